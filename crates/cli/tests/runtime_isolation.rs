@@ -1,0 +1,231 @@
+//! Privileged: what a process sees from inside a berth container, asserted
+//! from inside it (namespaces, mounts, capabilities, seccomp, users).
+
+mod common;
+
+use common::{assert_nothing_left, Berth, Bundle};
+use serde_json::json;
+
+#[test]
+fn the_process_is_pid_1() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("pid1", "echo $$; ps -o pid | wc -l");
+    let (code, out, err) = berth.run(&bundle);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1");
+    // header, sh, ps and wc: nothing of the host is visible.
+    assert!(lines[1].trim().parse::<u32>().unwrap() <= 4, "{out}");
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn hostname_is_isolated() {
+    let berth = Berth::new();
+    let host_before = nix::unistd::gethostname().unwrap();
+    let mut bundle = Bundle::new("uts", "hostname; hostname changed-inside; hostname");
+    bundle.config["hostname"] = json!("box-one");
+    bundle.config["process"]["capabilities"]["bounding"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("CAP_SYS_ADMIN"));
+    for set in ["effective", "permitted"] {
+        bundle.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+    }
+    bundle.config["linux"]["seccomp"] = serde_json::Value::Null;
+    let (code, out, err) = berth.run(&bundle);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "box-one\nchanged-inside\n");
+    assert_eq!(nix::unistd::gethostname().unwrap(), host_before);
+}
+
+#[test]
+fn mounts_do_not_leak_either_way() {
+    let berth = Berth::new();
+    let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let script = "mount -t tmpfs inner /mnt && grep -c ' /mnt ' /proc/self/mountinfo; \
+                  grep -c berth-host-marker /proc/self/mountinfo; sleep 0";
+    let mut bundle = Bundle::new("mnt", script);
+    grant(&mut bundle, "CAP_SYS_ADMIN");
+    bundle.config["linux"]["seccomp"] = serde_json::Value::Null;
+    let (code, out, err) = berth.run(&bundle);
+    // The container saw its own mount and none of the host's tmpfs markers.
+    assert_eq!(out, "1\n0\n", "exit {code}: {err}");
+    let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !after.contains(" inner "),
+        "container mount leaked to the host"
+    );
+    assert_eq!(count_mounts(&host_mounts), count_mounts(&after));
+}
+
+fn count_mounts(mountinfo: &str) -> usize {
+    mountinfo.lines().count()
+}
+
+/// Adds a capability to the bounding, effective and permitted sets.
+pub fn grant(bundle: &mut Bundle, cap: &str) {
+    for set in ["bounding", "effective", "permitted"] {
+        bundle.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(cap));
+    }
+}
+
+#[test]
+fn effective_capabilities_are_dockers_defaults() {
+    let berth = Berth::new();
+    let bundle = Bundle::new(
+        "caps",
+        "grep -E '^Cap(Eff|Prm|Bnd|Inh|Amb)' /proc/self/status",
+    );
+    let (code, out, err) = berth.run(&bundle);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
+    assert!(out.contains("CapBnd:\t00000000a80425fb"), "{out}");
+    assert!(out.contains("CapInh:\t0000000000000000"), "{out}");
+    assert!(out.contains("CapAmb:\t0000000000000000"), "{out}");
+}
+
+#[test]
+fn seccomp_denies_with_eperm() {
+    let berth = Berth::new();
+    // unshare(CLONE_NEWUSER) needs no capability, so only seccomp stops it.
+    let script = "grep ^Seccomp: /proc/self/status; unshare -U true && echo allowed || echo denied";
+    let with = Bundle::new("seccomp", script);
+    let (_, out, err) = berth.run(&with);
+    assert_eq!(out, "Seccomp:\t2\ndenied\n", "{err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+
+    let mut without = Bundle::new("noseccomp", script);
+    without.config["linux"]["seccomp"] = serde_json::Value::Null;
+    let (_, out, err) = berth.run(&without);
+    assert_eq!(out, "Seccomp:\t0\nallowed\n", "{err}");
+}
+
+#[test]
+fn a_custom_seccomp_rule_applies() {
+    let berth = Berth::new();
+    let mut bundle = Bundle::new("seccomp-mkdir", "mkdir /tmp/d && echo made || echo refused");
+    bundle.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    let (_, out, err) = berth.run(&bundle);
+    assert_eq!(out, "refused\n");
+    assert!(err.contains("Operation not permitted"), "{err}");
+}
+
+#[test]
+fn readonly_rootfs_refuses_writes() {
+    let berth = Berth::new();
+    let mut bundle = Bundle::new("ro", "touch /newfile; echo $?; touch /tmp/x; echo $?");
+    bundle.config["root"]["readonly"] = json!(true);
+    let (_, out, err) = berth.run(&bundle);
+    assert_eq!(out, "1\n1\n", "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(!bundle.rootfs().join("newfile").exists());
+}
+
+#[test]
+fn masked_paths_read_empty_and_readonly_paths_refuse_writes() {
+    let berth = Berth::new();
+    // Masked files the host has content in (this kernel has no /proc/kcore).
+    for file in ["/proc/timer_list", "/proc/interrupts"] {
+        assert!(
+            !std::fs::read(file).unwrap().is_empty(),
+            "{file} empty on the host"
+        );
+    }
+    let script = "wc -c < /proc/timer_list; wc -c < /proc/interrupts; ls /sys/firmware | wc -l; \
+                  echo 1 > /proc/sys/kernel/domainname && echo wrote || echo refused";
+    let bundle = Bundle::new("masked", script);
+    let (_, out, err) = berth.run(&bundle);
+    assert_eq!(out, "0\n0\n0\nrefused\n", "{err}");
+}
+
+#[test]
+fn user_namespace_maps_root_to_an_unprivileged_uid() {
+    let berth = Berth::new();
+    let mut bundle = Bundle::new(
+        "userns",
+        "cat /proc/self/uid_map; id -u; stat -c %u /proc/1",
+    );
+    bundle.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    bundle.config["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    bundle.config["linux"]["gidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let pid = berth.create(&bundle);
+    // Seen from the host, the container's root is uid 100000.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert_eq!(
+        uid_line.split_whitespace().nth(1),
+        Some("100000"),
+        "{uid_line}"
+    );
+    berth.ok(&["start", &bundle.id]);
+    let code = common::wait_exit(pid);
+    let out = common::read(&bundle.path().join("stdout"));
+    assert_eq!(code, 0, "{}", common::read(&bundle.path().join("stderr")));
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(fields, ["0", "100000", "65536", "0", "0"]);
+    berth.ok(&["delete", &bundle.id]);
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn no_host_fd_leaks_into_the_container() {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    let berth = Berth::new();
+    // The CVE-2024-21626 shape: a host directory fd inherited by the runtime.
+    let leaked = open(
+        "/sys/fs/cgroup",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        Mode::empty(),
+    )
+    .unwrap();
+    let bundle = Bundle::new(
+        "fds",
+        "ls /proc/1/fd | sort | tr '\\n' ' '; readlink /proc/1/cwd",
+    );
+    let (code, out, err) = berth.run(&bundle);
+    nix::unistd::close(leaked).unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0 1 2 /\n");
+}
+
+#[test]
+fn process_settings_apply() {
+    let berth = Berth::new();
+    let script = "id; pwd; echo $GREETING; ulimit -n; cat /proc/self/oom_score_adj; \
+                  grep ^NoNewPrivs /proc/self/status; cat /proc/sys/net/ipv4/ip_forward";
+    let mut bundle = Bundle::new("process", script);
+    std::fs::create_dir_all(bundle.rootfs().join("work")).unwrap();
+    let p = &mut bundle.config["process"];
+    p["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20]});
+    p["cwd"] = json!("/work");
+    p["env"] = json!(["PATH=/bin", "GREETING=hello"]);
+    p["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512}]);
+    p["oomScoreAdj"] = json!(500);
+    p["noNewPrivileges"] = json!(true);
+    bundle.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    let (code, out, err) = berth.run(&bundle);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    // As with runc: the supplementary groups are exactly additionalGids.
+    assert_eq!(lines[0], "uid=1000 gid=1000 groups=10,20");
+    assert_eq!(
+        &lines[1..],
+        ["/work", "hello", "512", "500", "NoNewPrivs:\t1", "1"]
+    );
+}
