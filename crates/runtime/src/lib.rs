@@ -20,6 +20,7 @@ mod pidfile;
 mod reap;
 mod runc;
 mod state;
+mod sys;
 mod validate;
 
 pub use error::{Result, RuntimeError};

@@ -7,14 +7,15 @@
 //! hang on exactly that).
 
 use nix::errno::Errno;
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{kill, SigAction, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::error::{Result, RuntimeError};
+use crate::sys;
 
 /// Signals a foreground runtime passes on to the container.
-const FORWARDED: [Signal; 9] = [
+const FORWARDED: [Signal; 8] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,
@@ -23,7 +24,6 @@ const FORWARDED: [Signal; 9] = [
     Signal::SIGUSR2,
     Signal::SIGWINCH,
     Signal::SIGCONT,
-    Signal::SIGPIPE,
 ];
 
 /// While alive, the forwarded signals and SIGCHLD are blocked for this
@@ -32,6 +32,7 @@ const FORWARDED: [Signal; 9] = [
 pub struct Forwarder {
     set: SigSet,
     previous: SigSet,
+    dispositions: Vec<(Signal, SigAction)>,
 }
 
 impl Forwarder {
@@ -45,7 +46,18 @@ impl Forwarder {
         let mut previous = SigSet::empty();
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut previous))
             .map_err(|e| RuntimeError::sys("block signals", e))?;
-        Ok(Self { set, previous })
+        let mut forwarder = Self {
+            set,
+            previous,
+            dispositions: Vec::new(),
+        };
+        // Blocked, a default-disposition signal waits for sigwait; ignored,
+        // it would be dropped (see `sys::set_default_disposition`).
+        for signal in FORWARDED {
+            let old = sys::set_default_disposition(signal)?;
+            forwarder.dispositions.push((signal, old));
+        }
+        Ok(forwarder)
     }
 
     /// Relays signals to `pid` until it exits; returns its exit status.
@@ -72,6 +84,9 @@ impl Forwarder {
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
+        for (signal, old) in &self.dispositions {
+            sys::restore_disposition(*signal, old);
+        }
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.previous), None);
     }
 }

@@ -207,16 +207,32 @@ impl Berth {
         self.state(id)["status"].as_str().unwrap().to_owned()
     }
 
-    /// Waits until `status` is reached, checking between short sleeps; fails
-    /// after a minute (a hang, not a slow machine).
+    /// Waits until `status` is reached (the state may not exist yet),
+    /// checking between short sleeps; fails after a minute (a hang, not a
+    /// slow machine).
     pub fn wait_status(&self, id: &str, status: &str) {
         for _ in 0..6000 {
-            if self.status(id) == status {
+            let out = self.output(&["state", id]);
+            let state: Option<Value> = serde_json::from_slice(&out.stdout).ok();
+            if state.is_some_and(|s| s["status"] == status) {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         panic!("{id} never reached {status}");
+    }
+}
+
+/// A failed test must not leave containers running: they would hold the
+/// test harness's pipes open and hang it.
+impl Drop for Berth {
+    fn drop(&mut self) {
+        let Ok(out) = self.cmd().args(["list", "-q"]).output() else {
+            return;
+        };
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = self.cmd().args(["delete", "--force", id]).output();
+        }
     }
 }
 

@@ -1,0 +1,321 @@
+//! Privileged: the lifecycle verbs of `berth runtime` as containerd drives
+//! them: create/start/state/kill/delete, run, exec, pause, ps, list, hooks,
+//! and a terminal handed over --console-socket.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::process::Stdio;
+
+use common::{assert_nothing_left, read, wait_exit, Berth, Bundle};
+use serde_json::json;
+
+#[test]
+fn exit_codes_propagate() {
+    let berth = Berth::new();
+    for (script, want) in [("exit 0", 0), ("exit 7", 7), ("exit 255", 255)] {
+        let bundle = Bundle::new("exit", script);
+        let (code, _, err) = berth.run(&bundle);
+        assert_eq!(code, want, "{script}: {err}");
+        assert_nothing_left(&berth, &bundle);
+    }
+}
+
+#[test]
+fn create_start_state_kill_delete() {
+    let berth = Berth::new();
+    let script = "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.05; done";
+    let bundle = Bundle::new("lifecycle", script);
+    let pid = berth.create(&bundle);
+    let state = berth.state(&bundle.id);
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["pid"], pid);
+    assert_eq!(state["id"], bundle.id.as_str());
+    assert_eq!(
+        state["bundle"],
+        bundle.path().canonicalize().unwrap().to_str().unwrap()
+    );
+
+    berth.ok(&["start", &bundle.id]);
+    assert_eq!(berth.status(&bundle.id), "running");
+    // Starting twice is refused, and says why.
+    let again = berth.output(&["start", &bundle.id]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("running"));
+    // Deleting a running container needs --force.
+    let del = berth.output(&["delete", &bundle.id]);
+    assert!(!del.status.success());
+    assert!(
+        String::from_utf8_lossy(&del.stderr).contains("--force"),
+        "{del:?}"
+    );
+
+    while !read(&bundle.path().join("stdout")).contains("ready") {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    berth.ok(&["kill", &bundle.id, "TERM"]);
+    assert_eq!(wait_exit(pid), 42);
+    assert_eq!(read(&bundle.path().join("stdout")), "ready\ngot-term\n");
+    assert_eq!(berth.status(&bundle.id), "stopped");
+    assert_eq!(berth.state(&bundle.id)["pid"], 0);
+    berth.ok(&["delete", &bundle.id]);
+    assert_nothing_left(&berth, &bundle);
+    // Now it is gone.
+    let gone = berth.output(&["state", &bundle.id]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("does not exist"));
+}
+
+/// `run` in the background of the test, as a supervisor would start it.
+fn spawn_run(berth: &Berth, bundle: &Bundle) -> std::process::Child {
+    bundle.write();
+    let child = berth
+        .cmd()
+        .args([
+            "run",
+            "--bundle",
+            bundle.path().to_str().unwrap(),
+            &bundle.id,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    berth.wait_status(&bundle.id, "running");
+    child
+}
+
+#[test]
+fn foreground_run_forwards_signals() {
+    let berth = Berth::new();
+    let bundle = Bundle::new(
+        "fwd",
+        "trap 'echo got-int; exit 5' INT; echo ready; while true; do sleep 0.05; done",
+    );
+    let mut child = spawn_run(&berth, &bundle);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut ready = [0u8; 6];
+    stdout.read_exact(&mut ready).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(5));
+    assert_eq!(rest, "got-int\n");
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn foreground_run_reports_a_kill_as_128_plus_signal() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("fgkill", "sleep 1000");
+    let child = spawn_run(&berth, &bundle);
+    berth.ok(&["kill", &bundle.id, "KILL"]);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(137));
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("killall", "sleep 1000 & sleep 1000 & wait");
+    let pid = berth.create(&bundle);
+    berth.ok(&["start", &bundle.id]);
+    while serde_json::from_str::<Vec<i32>>(&berth.ok(&["ps", "--format", "json", &bundle.id]))
+        .unwrap()
+        .len()
+        < 3
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    berth.ok(&["kill", "--all", &bundle.id, "KILL"]);
+    assert_eq!(wait_exit(pid), 137);
+    berth.ok(&["delete", &bundle.id]);
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn ps_list_exec_pause_resume() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("ops", "sleep 1000");
+    let pid = berth.create(&bundle);
+    berth.ok(&["start", &bundle.id]);
+
+    let pids: Vec<i32> =
+        serde_json::from_str(&berth.ok(&["ps", "--format", "json", &bundle.id])).unwrap();
+    assert_eq!(pids, [pid]);
+    let table = berth.ok(&["ps", &bundle.id]);
+    assert!(table.lines().any(|l| l.contains("sleep 1000")), "{table}");
+
+    let list = berth.ok(&["list"]);
+    assert!(list.starts_with("ID"), "{list}");
+    assert!(
+        list.contains(&bundle.id) && list.contains("running"),
+        "{list}"
+    );
+    assert_eq!(berth.ok(&["list", "-q"]).trim(), bundle.id);
+    let listed: serde_json::Value =
+        serde_json::from_str(&berth.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(listed[0]["pid"], pid);
+
+    // exec joins the pid namespace: it sees the init as pid 1.
+    let out = berth.ok(&[
+        "exec",
+        &bundle.id,
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 0",
+    ]);
+    assert_eq!(out, "sleep 1000 \n");
+    let failing = berth.output(&["exec", "--env", "X=3", &bundle.id, "sh", "-c", "exit $X"]);
+    assert_eq!(failing.status.code(), Some(3));
+
+    berth.ok(&["pause", &bundle.id]);
+    assert_eq!(berth.status(&bundle.id), "paused");
+    let freezer = bundle.cgroup("freezer").join("freezer.state");
+    assert_eq!(read(&freezer).trim(), "FROZEN");
+    berth.ok(&["resume", &bundle.id]);
+    assert_eq!(berth.status(&bundle.id), "running");
+    assert_eq!(read(&freezer).trim(), "THAWED");
+
+    berth.ok(&["delete", "--force", &bundle.id]);
+    assert_eq!(wait_exit(pid), 137);
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn detached_exec_writes_its_pid_file() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("execd", "sleep 1000");
+    berth.create(&bundle);
+    berth.ok(&["start", &bundle.id]);
+    let pid_file = bundle.path().join("exec.pid");
+    let process = bundle.path().join("process.json");
+    std::fs::write(
+        &process,
+        json!({"args": ["sleep", "999"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}).to_string(),
+    )
+    .unwrap();
+    // The detached process keeps the stdio it is given: not our pipes.
+    let status = berth
+        .cmd()
+        .args([
+            "exec",
+            "--detach",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--process",
+            process.to_str().unwrap(),
+            &bundle.id,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exec_pid: i32 = read(&pid_file).trim().parse().unwrap();
+    let pids: Vec<i32> =
+        serde_json::from_str(&berth.ok(&["ps", "--format", "json", &bundle.id])).unwrap();
+    assert!(pids.contains(&exec_pid), "{pids:?} lacks {exec_pid}");
+    let cmdline = std::fs::read_to_string(format!("/proc/{exec_pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, "sleep\u{0}999\u{0}");
+    berth.ok(&["delete", "--force", &bundle.id]);
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn hooks_run_with_the_container_state() {
+    let berth = Berth::new();
+    let mut bundle = Bundle::new("hooks", "echo payload");
+    let log = bundle.path().join("hooks.log");
+    let hook = |name: &str| json!({"path": common::BUSYBOX, "args": ["sh", "-c", format!("echo {name} >> {}; cat >> {}; echo >> {}", log.display(), log.display(), log.display())]});
+    bundle.config["hooks"] = json!({
+        "prestart": [hook("prestart")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")],
+    });
+    let (code, out, err) = berth.run(&bundle);
+    assert_eq!((code, out.as_str()), (0, "payload\n"), "{err}");
+    let text = read(&log);
+    let lines: Vec<&str> = text.lines().collect();
+    let names: Vec<&str> = lines.iter().step_by(2).copied().collect();
+    assert_eq!(names, ["prestart", "poststart", "poststop"], "{text}");
+    let state: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(state["id"], bundle.id.as_str());
+    assert!(state["pid"].as_i64().unwrap() > 0);
+}
+
+#[test]
+fn a_terminal_arrives_over_the_console_socket() {
+    let berth = Berth::new();
+    let mut bundle = Bundle::new("tty", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty");
+    bundle.config["process"]["terminal"] = json!(true);
+    bundle.write();
+    let socket = bundle.path().join("console.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let receiver = std::thread::spawn(move || receive_fd(&listener));
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    berth.ok(&[
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        "--console-socket",
+        socket.to_str().unwrap(),
+        &bundle.id,
+    ]);
+    let master = receiver.join().unwrap();
+    let pid = berth.state(&bundle.id)["pid"].as_i64().unwrap() as i32;
+    berth.ok(&["start", &bundle.id]);
+    assert_eq!(wait_exit(pid), 0);
+    let text = read_pty(master);
+    assert!(text.contains("is-a-tty"), "{text:?}");
+    assert!(
+        text.contains("/dev/pts/") || text.contains("/dev/console"),
+        "{text:?}"
+    );
+    berth.ok(&["delete", &bundle.id]);
+    assert_nothing_left(&berth, &bundle);
+}
+
+/// Accepts one connection and takes the fd sent with SCM_RIGHTS.
+fn receive_fd(listener: &UnixListener) -> OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let (stream, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    for cmsg in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: the kernel just installed this fd in our table for us;
+            // nothing else owns it.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received");
+}
+
+/// Everything the pty master holds (EIO marks the end once the slave closed).
+fn read_pty(master: OwnedFd) -> String {
+    let mut file = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
