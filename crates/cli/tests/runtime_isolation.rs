@@ -1,5 +1,6 @@
 //! Privileged: what a process sees from inside a berth container, asserted
 //! from inside it (namespaces, mounts, capabilities, seccomp, users).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

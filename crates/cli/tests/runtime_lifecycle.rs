@@ -1,6 +1,7 @@
 //! Privileged: the lifecycle verbs of `berth runtime` as containerd drives
 //! them: create/start/state/kill/delete, run, exec, pause, ps, list, hooks,
 //! and a terminal handed over --console-socket.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 
@@ -97,7 +98,7 @@ fn foreground_run_forwards_signals() {
     let mut ready = [0u8; 6];
     stdout.read_exact(&mut ready).unwrap();
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
         nix::sys::signal::SIGINT,
     )
     .unwrap();
@@ -267,7 +268,7 @@ fn a_terminal_arrives_over_the_console_socket() {
         &bundle.id,
     ]);
     let master = receiver.join().unwrap();
-    let pid = berth.state(&bundle.id)["pid"].as_i64().unwrap() as i32;
+    let pid = i32::try_from(berth.state(&bundle.id)["pid"].as_i64().unwrap()).unwrap();
     berth.ok(&["start", &bundle.id]);
     assert_eq!(wait_exit(pid), 0);
     let text = read_pty(master);

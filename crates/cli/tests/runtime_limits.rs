@@ -1,5 +1,6 @@
 //! Privileged: cgroup limits on this machine's cgroup v1 hierarchies, seen
 //! through the kernel's own files and through what the workload suffers.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

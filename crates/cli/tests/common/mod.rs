@@ -2,6 +2,7 @@
 //! from Debian's static busybox, a `berth runtime` with its own state root,
 //! and checks that nothing is left behind.
 #![allow(dead_code)] // each test binary uses a different part of this module
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
