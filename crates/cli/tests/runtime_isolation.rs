@@ -230,3 +230,32 @@ fn process_settings_apply() {
         ["/work", "hello", "512", "500", "NoNewPrivs:\t1", "1"]
     );
 }
+
+/// The container's root must not lift its own limits through cgroupfs
+/// (vendored libcontainer patch 1).
+#[test]
+fn cgroup_files_are_read_only() {
+    let berth = Berth::new();
+    let script = "echo 1 > /sys/fs/cgroup/pids/pids.max && echo wrote || echo refused; \
+                  mkdir /sys/fs/cgroup/extra && echo made || echo refused";
+    let mut bundle = Bundle::new("cgro", script);
+    bundle.config["linux"]["resources"]["pids"] = json!({"limit": 100});
+    let (_, out, err) = berth.run(&bundle);
+    assert_eq!(out, "refused\nrefused\n", "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+}
+
+/// An explicit `false` must behave like an absent field: seccomp still
+/// loads (vendored libcontainer patch 2).
+#[test]
+fn explicit_no_new_privileges_false_keeps_seccomp() {
+    let berth = Berth::new();
+    let mut bundle = Bundle::new(
+        "nnpfalse",
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+    );
+    bundle.config["process"]["noNewPrivileges"] = json!(false);
+    let (code, out, err) = berth.run(&bundle);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "NoNewPrivs:\t0\nSeccomp:\t2\n");
+}

@@ -108,16 +108,6 @@ fn check_spec(spec: &Spec, bundle: &Path) -> Result<(), String> {
         ));
     }
     let linux = spec.linux().as_ref().ok_or("linux: missing")?;
-    // libcontainer 0.7 loads the seccomp filter before dropping privileges
-    // only when the field is absent; an explicit `false` makes the kernel
-    // refuse the filter after the drop. Say so instead of failing obscurely.
-    if process.no_new_privileges() == Some(false) && linux.seccomp().is_some() {
-        return Err(
-            "process.noNewPrivileges: an explicit false together with linux.seccomp \
-                    is not supported; omit the field (it defaults to false)"
-                .into(),
-        );
-    }
     let mut seen = HashSet::new();
     for ns in linux.namespaces().iter().flatten() {
         if !seen.insert(ns.typ()) {
@@ -245,16 +235,6 @@ mod tests {
         );
         let r = reason(load_bundle(dir.path()).unwrap_err());
         assert!(r.contains("uidMappings"), "{r}");
-    }
-
-    #[test]
-    fn explicit_false_no_new_privileges_with_seccomp_is_explained() {
-        let seccomp = r#","seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}"#;
-        let dir = bundle_with(&minimal(r#","noNewPrivileges":false"#, seccomp));
-        let r = reason(load_bundle(dir.path()).unwrap_err());
-        assert!(r.contains("noNewPrivileges"), "{r}");
-        let dir = bundle_with(&minimal(r#","noNewPrivileges":true"#, seccomp));
-        load_bundle(dir.path()).unwrap();
     }
 
     #[test]

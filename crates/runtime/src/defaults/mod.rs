@@ -67,8 +67,8 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// A spec equivalent to what `docker run` gives a container: Docker's
 /// capabilities, seccomp profile, masked and readonly paths, mounts and
 /// device rules; new pid, ipc, uts, mount, network and cgroup namespaces;
-/// no_new_privileges off (left unset, as Docker leaves it: see
-/// `validate::check_spec`). The caller sets args, env, rootfs and limits.
+/// no_new_privileges off (left unset, as Docker leaves it). The caller sets
+/// args, env, rootfs and limits.
 pub fn docker_spec(args: Vec<String>) -> Spec {
     let caps: Vec<String> = DOCKER_CAPS.iter().map(cap_name).collect();
     let cap_set: std::collections::HashSet<Capability> = DOCKER_CAPS.into_iter().collect();

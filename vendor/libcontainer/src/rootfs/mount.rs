@@ -349,6 +349,27 @@ impl Mount {
             }
         }
 
+        // berth patch: with the subsystems and symlinks in place, the tmpfs
+        // that holds them becomes read-only too, as runc leaves it.
+        if is_readonly(cgroup_mount) {
+            self.syscall
+                .mount(
+                    None,
+                    &cgroup_root,
+                    None,
+                    MsFlags::MS_REMOUNT
+                        | MsFlags::MS_RDONLY
+                        | MsFlags::MS_NOEXEC
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::MS_NODEV,
+                    None,
+                )
+                .map_err(|err| {
+                    tracing::error!("failed to remount cgroup tmpfs read-only: {}", err);
+                    err
+                })?;
+        }
+
         Ok(())
     }
 
@@ -388,8 +409,14 @@ impl Mount {
             subsystem_name.into()
         };
 
+        // berth patch: a read-only cgroup mount must stay read-only per
+        // subsystem, or a container's root can raise its own limits.
+        let mut flags = MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        if is_readonly(cgroup_mount) {
+            flags |= MsFlags::MS_RDONLY;
+        }
         let mount_options_config = MountOptionConfig {
-            flags: MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            flags,
             data: vec![data.into_owned()],
             rec_attr: None,
         };
@@ -450,7 +477,8 @@ impl Mount {
                 )
                 .typ("bind")
                 .options(
-                    ["rw", "rbind"]
+                    // berth patch: honour a read-only cgroup mount.
+                    [if is_readonly(cgroup_mount) { "ro" } else { "rw" }, "rbind"]
                         .iter()
                         .map(|o| o.to_string())
                         .collect::<Vec<String>>(),
@@ -1012,6 +1040,16 @@ pub fn find_parent_mount(
             MountError::Custom(format!("can't find the parent mount of {:?}", rootfs))
         })?;
     Ok(parent_mount_info)
+}
+
+/// berth patch: whether a spec mount asks to be read-only.
+#[cfg(feature = "v1")]
+fn is_readonly(mount: &SpecMount) -> bool {
+    mount
+        .options()
+        .iter()
+        .flatten()
+        .any(|option| option == "ro")
 }
 
 #[cfg(test)]

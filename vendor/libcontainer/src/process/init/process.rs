@@ -353,7 +353,9 @@ pub fn container_init_process(
     // as close to exec as possible.
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
-        if ctx.process.no_new_privileges().is_none() {
+        // berth patch: an explicit `false` is the same as an absent field;
+        // loading late without no_new_privs is refused by the kernel.
+        if ctx.process.no_new_privileges() != Some(true) {
             let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
@@ -400,7 +402,7 @@ pub fn container_init_process(
     // notify socket will still need network related syscalls.
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
-        if ctx.process.no_new_privileges().is_some() {
+        if ctx.process.no_new_privileges() == Some(true) {
             let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
@@ -1043,8 +1045,13 @@ fn verify_cwd() -> Result<()> {
 /// Set the HOME environment variable if it is not already set or is empty.
 fn set_home_env_if_not_exists(envs: &mut HashMap<String, String>, uid: Uid) {
     if envs.get("HOME").is_none_or(|v| v.is_empty()) {
-        if let Some(dir_home) = utils::get_user_home(uid.into()) {
-            set_home_from_path(envs, &dir_home);
+        match utils::get_user_home(uid.into()) {
+            Some(dir_home) => set_home_from_path(envs, &dir_home),
+            // berth patch: a uid without a passwd entry gets HOME=/, as runc
+            // and Docker give it.
+            None => {
+                envs.insert("HOME".to_owned(), "/".to_owned());
+            }
         }
     }
 }
