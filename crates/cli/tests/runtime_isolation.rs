@@ -82,7 +82,7 @@ fn effective_capabilities_are_dockers_defaults() {
     let berth = Berth::new();
     let bundle = Bundle::new(
         "caps",
-        "grep -E '^Cap(Eff|Prm|Bnd|Inh|Amb)' /proc/self/status",
+        "grep -E '^(Cap(Eff|Prm|Bnd|Inh|Amb)|NoNewPrivs)' /proc/self/status",
     );
     let (code, out, err) = berth.run(&bundle);
     assert_eq!(code, 0, "{err}");
@@ -90,6 +90,8 @@ fn effective_capabilities_are_dockers_defaults() {
     assert!(out.contains("CapBnd:\t00000000a80425fb"), "{out}");
     assert!(out.contains("CapInh:\t0000000000000000"), "{out}");
     assert!(out.contains("CapAmb:\t0000000000000000"), "{out}");
+    // Docker leaves no_new_privileges off by default.
+    assert!(out.contains("NoNewPrivs:\t0"), "{out}");
 }
 
 #[test]

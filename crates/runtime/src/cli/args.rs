@@ -151,6 +151,10 @@ pub enum Command {
     Spec {
         #[arg(short, long, default_value = ".", value_name = "DIR")]
         bundle: PathBuf,
+        /// Write Docker's defaults instead of runc's (berth extension):
+        /// Docker's capabilities, seccomp profile, masked paths and mounts.
+        #[arg(long)]
+        docker: bool,
     },
     /// Print what this runtime supports, as OCI features JSON.
     Features,

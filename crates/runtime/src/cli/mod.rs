@@ -18,7 +18,7 @@ use clap::Parser;
 
 pub use args::{Args, Command, LogFormat};
 
-use crate::defaults::runc_spec;
+use crate::defaults::{docker_spec, runc_spec};
 use crate::error::{Result, RuntimeError};
 use crate::lifecycle::{CreateOptions, ExecOptions, Runtime};
 use crate::native::Libcontainer;
@@ -101,7 +101,7 @@ fn dispatch(args: Args) -> Result<i32> {
         Command::Update(u) => runtime
             .update(&u.id, &resources::from_args(&u)?)
             .map(|()| 0),
-        Command::Spec { bundle } => write_spec(&bundle).map(|()| 0),
+        Command::Spec { bundle, docker } => write_spec(&bundle, docker).map(|()| 0),
         Command::Features => output::json(&features::features()).map(|()| 0),
     }
 }
@@ -163,7 +163,7 @@ fn parse_user(user: &str) -> Result<(u32, Option<u32>)> {
     Ok((uid, gid))
 }
 
-fn write_spec(bundle: &Path) -> Result<()> {
+fn write_spec(bundle: &Path, docker: bool) -> Result<()> {
     let path = bundle.join("config.json");
     if path.exists() {
         return Err(RuntimeError::InvalidArgument(format!(
@@ -171,7 +171,12 @@ fn write_spec(bundle: &Path) -> Result<()> {
             path.display()
         )));
     }
-    let body = serde_json::to_string_pretty(&runc_spec())
+    let spec = if docker {
+        docker_spec(vec!["sh".into()])
+    } else {
+        runc_spec()
+    };
+    let body = serde_json::to_string_pretty(&spec)
         .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
     std::fs::write(&path, body + "\n").map_err(|e| RuntimeError::io("write", &path, e))
 }

@@ -67,8 +67,7 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// A spec equivalent to what `docker run` gives a container: Docker's
 /// capabilities, seccomp profile, masked and readonly paths, mounts and
 /// device rules; new pid, ipc, uts, mount, network and cgroup namespaces;
-/// no_new_privileges off (left unset, as Docker leaves it). The caller sets
-/// args, env, rootfs and limits.
+/// no_new_privileges off. The caller sets args, env, rootfs and limits.
 pub fn docker_spec(args: Vec<String>) -> Spec {
     let caps: Vec<String> = DOCKER_CAPS.iter().map(cap_name).collect();
     let cap_set: std::collections::HashSet<Capability> = DOCKER_CAPS.into_iter().collect();
@@ -92,6 +91,7 @@ pub fn docker_spec(args: Vec<String>) -> Spec {
         .args(args)
         .env(vec![DEFAULT_PATH.to_owned()])
         .cwd("/")
+        .no_new_privileges(false)
         .capabilities(capabilities)
         .build()
         .expect("every process field is given");
@@ -321,7 +321,7 @@ mod tests {
             .contains(&"/proc/sys".to_string()));
         assert!(linux.seccomp().is_some());
         let process = spec.process().as_ref().unwrap();
-        assert_eq!(process.no_new_privileges(), None);
+        assert_eq!(process.no_new_privileges(), Some(false));
         let caps = process.capabilities().as_ref().unwrap();
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 14);
         assert!(caps.inheritable().as_ref().unwrap().is_empty());
