@@ -12,7 +12,9 @@ state=$(mktemp -d /tmp/berth-demo-state.XXXXXX)
 trap 'rm -rf "$bundle" "$state"' EXIT
 mkdir -p "$bundle/rootfs/bin"
 cp /bin/busybox "$bundle/rootfs/bin/"
-for applet in $(/bin/busybox --list); do ln -sf busybox "$bundle/rootfs/bin/$applet"; done
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$bundle/rootfs/bin/$applet"
+done
 
 # Docker's defaults (capabilities, seccomp, masked paths), plus limits.
 "$berth" runtime spec --docker --bundle "$bundle"
@@ -22,7 +24,7 @@ echo "processes visible: $(ls -d /proc/[0-9]* | wc -l)"
 echo "memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
 echo "pids limit: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"
 unshare -U true 2>/dev/null || echo "unshare(CLONE_NEWUSER): refused by seccomp"
-echo x > /proc/sysrq-trigger 2>/dev/null || echo "/proc/sysrq-trigger: read-only"'
+(echo x > /proc/sysrq-trigger) 2>/dev/null || echo "/proc/sysrq-trigger: read-only"'
 jq --arg s "$script" '.process.args = ["sh", "-c", $s]
     | .hostname = "berth-demo"
     | .linux.resources.memory = {limit: 67108864}

@@ -320,3 +320,82 @@ fn read_pty(master: OwnedFd) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[test]
+fn run_detached_returns_while_the_container_runs() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("detach", "sleep 1000");
+    bundle.write();
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let status = berth
+        .cmd()
+        .args([
+            "run",
+            "--detach",
+            "--bundle",
+            bundle.path().to_str().unwrap(),
+            &bundle.id,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let state = berth.state(&bundle.id);
+    assert_eq!(state["status"], "running");
+    let pid = i32::try_from(state["pid"].as_i64().unwrap()).unwrap();
+    berth.ok(&["kill", &bundle.id, "KILL"]);
+    assert_eq!(wait_exit(pid), 137);
+    berth.ok(&["delete", &bundle.id]);
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn no_pivot_still_isolates_the_root() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("nopivot", "echo $$; ls / | tr '\\n' ' '");
+    bundle.write();
+    let out = berth.output(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &bundle.id,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("1\n"), "{text}");
+    // The container's own root, not the host's.
+    assert!(
+        text.contains("bin") && !text.contains("boot") && !text.contains("home"),
+        "{text}"
+    );
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn spec_and_features_describe_the_runtime() {
+    let berth = Berth::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().to_str().unwrap();
+    berth.ok(&["spec", "--bundle", bundle]);
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["process"]["terminal"], true);
+    assert_eq!(spec["root"]["path"], "rootfs");
+    // An existing config is never overwritten.
+    let again = berth.output(&["spec", "--bundle", bundle]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+
+    let features: serde_json::Value = serde_json::from_str(&berth.ok(&["features"])).unwrap();
+    assert_eq!(features["ociVersionMin"], "1.0.0");
+    assert_eq!(features["linux"]["cgroup"]["v1"], true);
+    assert_eq!(features["linux"]["seccomp"]["enabled"], true);
+    let namespaces = features["linux"]["namespaces"].as_array().unwrap();
+    assert!(namespaces.contains(&json!("user")));
+}
