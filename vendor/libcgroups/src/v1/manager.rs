@@ -85,12 +85,24 @@ pub enum V1ManagerError {
 impl Manager {
     /// Constructs a new cgroup manager with cgroups_path being relative to the root of the subsystem
     pub fn new(cgroup_path: &Path) -> Result<Self, V1ManagerError> {
+        // berth patch: read mountinfo and /proc/self/cgroup once for all
+        // subsystems (they were read once per subsystem: 26 procfs reads
+        // per manager, on every create and delete).
+        let mounts = util::list_cgroup_mounts()?;
+        let cgroups: Vec<_> = ProcessCGroups::from_read(ProcfsHandle::new()?.open(
+            ProcfsBase::ProcSelf,
+            "cgroup",
+            OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
+        )?)?
+        .into_iter()
+        .collect();
         let mut subsystems = HashMap::new();
         for subsystem in CONTROLLERS {
-            if let Ok(subsystem_path) = Self::get_subsystem_path(cgroup_path, subsystem) {
-                subsystems.insert(*subsystem, subsystem_path);
-            } else {
-                tracing::warn!("cgroup {} not supported on this system", subsystem);
+            match Self::get_subsystem_path(cgroup_path, subsystem, &mounts, &cgroups) {
+                Ok(subsystem_path) => {
+                    subsystems.insert(*subsystem, subsystem_path);
+                }
+                Err(_) => tracing::warn!("cgroup {} not supported on this system", subsystem),
             }
         }
 
@@ -100,18 +112,16 @@ impl Manager {
     fn get_subsystem_path(
         cgroup_path: &Path,
         subsystem: &CtrlType,
+        mounts: &[procfs::process::MountInfo],
+        cgroups: &[procfs::ProcessCGroup],
     ) -> Result<PathBuf, V1ManagerError> {
         tracing::debug!("Get path for subsystem: {}", subsystem);
-        let mount_point = util::get_subsystem_mount_point(subsystem)?;
+        let mount_point = util::find_subsystem_mount_point(subsystem, mounts)?;
 
-        let cgroup = ProcessCGroups::from_read(ProcfsHandle::new()?.open(
-            ProcfsBase::ProcSelf,
-            "cgroup",
-            OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
-        )?)?
-        .into_iter()
-        .find(|c| c.controllers.contains(&subsystem.to_string()))
-        .ok_or(V1ManagerError::SubsystemDoesNotExist)?;
+        let cgroup = cgroups
+            .iter()
+            .find(|c| c.controllers.contains(&subsystem.to_string()))
+            .ok_or(V1ManagerError::SubsystemDoesNotExist)?;
 
         let p = if cgroup_path.as_os_str().is_empty() {
             mount_point.join_safely(Path::new(&cgroup.pathname))?
