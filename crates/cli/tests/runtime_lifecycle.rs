@@ -123,13 +123,8 @@ fn foreground_run_reports_a_kill_as_128_plus_signal() {
 fn kill_all_reaches_every_process() {
     let berth = Berth::new();
     let bundle = Bundle::new("killall", "sleep 1000 & sleep 1000 & wait");
-    let pid = berth.create(&bundle);
-    berth.ok(&["start", &bundle.id]);
-    while serde_json::from_str::<Vec<i32>>(&berth.ok(&["ps", "--format", "json", &bundle.id]))
-        .unwrap()
-        .len()
-        < 3
-    {
+    let pid = berth.start_new(&bundle);
+    while berth.pids(&bundle.id).len() < 3 {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     berth.ok(&["kill", "--all", &bundle.id, "KILL"]);
@@ -142,11 +137,9 @@ fn kill_all_reaches_every_process() {
 fn ps_list_exec_pause_resume() {
     let berth = Berth::new();
     let bundle = Bundle::new("ops", "sleep 1000");
-    let pid = berth.create(&bundle);
-    berth.ok(&["start", &bundle.id]);
+    let pid = berth.start_new(&bundle);
 
-    let pids: Vec<i32> =
-        serde_json::from_str(&berth.ok(&["ps", "--format", "json", &bundle.id])).unwrap();
+    let pids = berth.pids(&bundle.id);
     assert_eq!(pids, [pid]);
     let table = berth.ok(&["ps", &bundle.id]);
     assert!(table.lines().any(|l| l.contains("sleep 1000")), "{table}");
@@ -191,8 +184,7 @@ fn ps_list_exec_pause_resume() {
 fn detached_exec_writes_its_pid_file() {
     let berth = Berth::new();
     let bundle = Bundle::new("execd", "sleep 1000");
-    berth.create(&bundle);
-    berth.ok(&["start", &bundle.id]);
+    berth.start_new(&bundle);
     let pid_file = bundle.path().join("exec.pid");
     let process = bundle.path().join("process.json");
     std::fs::write(
@@ -218,8 +210,7 @@ fn detached_exec_writes_its_pid_file() {
         .unwrap();
     assert!(status.success());
     let exec_pid: i32 = read(&pid_file).trim().parse().unwrap();
-    let pids: Vec<i32> =
-        serde_json::from_str(&berth.ok(&["ps", "--format", "json", &bundle.id])).unwrap();
+    let pids = berth.pids(&bundle.id);
     assert!(pids.contains(&exec_pid), "{pids:?} lacks {exec_pid}");
     let cmdline = std::fs::read_to_string(format!("/proc/{exec_pid}/cmdline")).unwrap();
     assert_eq!(cmdline, "sleep\u{0}999\u{0}");
@@ -398,4 +389,26 @@ fn spec_and_features_describe_the_runtime() {
     assert_eq!(features["linux"]["seccomp"]["enabled"], true);
     let namespaces = features["linux"]["namespaces"].as_array().unwrap();
     assert!(namespaces.contains(&json!("user")));
+}
+
+#[test]
+fn default_cgroup_path_is_under_berth() {
+    let berth = Berth::new();
+    let mut bundle = Bundle::new("defcg", "sleep 1000");
+    bundle.config["linux"]["cgroupsPath"] = serde_json::Value::Null;
+    berth.create(&bundle);
+    let cgroup = std::path::Path::new(common::CGROUP_V1)
+        .join("pids/berth")
+        .join(&bundle.id);
+    assert!(
+        cgroup.join("cgroup.procs").exists(),
+        "{} missing",
+        cgroup.display()
+    );
+    berth.ok(&["delete", "--force", &bundle.id]);
+    assert!(!cgroup.exists(), "{} left behind", cgroup.display());
+    // The shared parent stays, as runc leaves its parents; remove it if empty.
+    for controller in std::fs::read_dir(common::CGROUP_V1).unwrap().flatten() {
+        let _ = std::fs::remove_dir(controller.path().join("berth"));
+    }
 }

@@ -108,8 +108,7 @@ fn update_changes_a_running_containers_limits() {
     let berth = Berth::new();
     let mut bundle = Bundle::new("update", "sleep 1000");
     bundle.config["linux"]["resources"]["pids"] = json!({"limit": 50});
-    berth.create(&bundle);
-    berth.ok(&["start", &bundle.id]);
+    berth.start_new(&bundle);
     let resources = bundle.path().join("resources.json");
     std::fs::write(
         &resources,

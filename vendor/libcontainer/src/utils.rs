@@ -151,7 +151,10 @@ pub fn get_user_home(uid: u32) -> Option<PathBuf> {
 pub fn get_cgroup_path(cgroups_path: &Option<PathBuf>, container_id: &str) -> PathBuf {
     match cgroups_path {
         Some(cpath) => cpath.clone(),
-        None => PathBuf::from(format!(":youki:{container_id}")),
+        // berth patch: without a cgroupsPath, a cgroupfs path under /berth
+        // (":youki:<id>" is a systemd slice spec; on cgroupfs it became a
+        // relative directory named ":youki:<id>").
+        None => PathBuf::from(format!("/berth/{container_id}")),
     }
 }
 
@@ -457,7 +460,7 @@ mod tests {
         let cid = "sample_container_id";
         assert_eq!(
             get_cgroup_path(&None, cid),
-            PathBuf::from(":youki:sample_container_id")
+            PathBuf::from("/berth/sample_container_id")
         );
         assert_eq!(
             get_cgroup_path(&Some(PathBuf::from("/youki")), cid),

@@ -199,6 +199,18 @@ impl Berth {
             .unwrap()
     }
 
+    /// `create` then `start`; returns the init's pid.
+    pub fn start_new(&self, bundle: &Bundle) -> i32 {
+        let pid = self.create(bundle);
+        self.ok(&["start", &bundle.id]);
+        pid
+    }
+
+    /// Host pids of the container's processes (`ps --format json`).
+    pub fn pids(&self, id: &str) -> Vec<i32> {
+        serde_json::from_str(&self.ok(&["ps", "--format", "json", id])).unwrap()
+    }
+
     /// The container's state JSON.
     pub fn state(&self, id: &str) -> Value {
         serde_json::from_str(&self.ok(&["state", id])).unwrap()
