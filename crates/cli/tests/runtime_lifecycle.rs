@@ -412,3 +412,44 @@ fn default_cgroup_path_is_under_berth() {
         let _ = std::fs::remove_dir(controller.path().join("berth"));
     }
 }
+
+/// runc's foreground behaviour: `process.terminal` without --console-socket
+/// gets a pty that the runtime relays to its own stdio.
+#[test]
+fn run_relays_a_terminal_without_a_console_socket() {
+    use std::io::Write;
+    let berth = Berth::new();
+    let mut bundle = Bundle::new(
+        "fgtty",
+        "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; read x; echo got-$x; exit 3",
+    );
+    bundle.config["process"]["terminal"] = json!(true);
+    bundle.write();
+    let mut child = berth
+        .cmd()
+        .args([
+            "run",
+            "--bundle",
+            bundle.path().to_str().unwrap(),
+            &bundle.id,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    // The pty turns \n into \r\n and echoes the input.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("is-a-tty\r\n") && text.contains("got-abc\r\n"),
+        "{text:?}"
+    );
+    assert_nothing_left(&berth, &bundle);
+    let leftovers: Vec<_> = std::fs::read_dir(berth.root.path())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(leftovers.is_empty(), "console socket left: {leftovers:?}");
+}

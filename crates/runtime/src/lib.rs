@@ -12,6 +12,7 @@
 //! Call it from single-threaded processes only: creating a container forks.
 
 pub mod cli;
+mod console;
 pub mod defaults;
 mod error;
 mod lifecycle;

@@ -19,6 +19,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
+use crate::console::ConsoleSocket;
 use crate::error::{Result, RuntimeError};
 use crate::lifecycle::{CreateOptions, ExecOptions, Runtime};
 use crate::state::{ContainerState, Status};
@@ -56,14 +57,13 @@ impl Libcontainer {
         Ok(container)
     }
 
-    /// Builds the container; on any failure removes what was made for it.
-    fn build(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<Container> {
+    /// Checks the id and the bundle before anything is created.
+    fn prepare(&self, id: &str, opts: &CreateOptions) -> Result<Prepared> {
         check_id(id)?;
         let bundle = fs::canonicalize(&opts.bundle)
             .map_err(|e| RuntimeError::io("open bundle", &opts.bundle, e))?;
-        load_bundle(&bundle)?;
-        let dir = self.root.join(id);
-        if dir.exists() {
+        let spec = load_bundle(&bundle)?;
+        if self.root.join(id).exists() {
             return Err(RuntimeError::Exists(id.to_owned()));
         }
         fs::DirBuilder::new()
@@ -71,13 +71,26 @@ impl Libcontainer {
             .mode(0o700)
             .create(&self.root)
             .map_err(|e| RuntimeError::io("create state root", &self.root, e))?;
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+        Ok(Prepared { bundle, terminal })
+    }
+
+    /// Builds the container; on any failure removes what was made for it.
+    fn build(
+        &self,
+        id: &str,
+        prepared: &Prepared,
+        opts: &CreateOptions,
+        detach: bool,
+        console_socket: Option<&Path>,
+    ) -> Result<Container> {
         let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
             .with_root_path(&self.root)
             .and_then(|b| b.validate_id())
             .map(|b| {
-                b.with_console_socket(opts.console_socket.as_ref())
+                b.with_console_socket(console_socket)
                     .with_preserved_fds(opts.preserve_fds)
-                    .as_init(&bundle)
+                    .as_init(&prepared.bundle)
                     .with_systemd(false)
                     .with_detach(detach)
                     .with_no_pivot(opts.no_pivot)
@@ -91,7 +104,7 @@ impl Libcontainer {
             Err(e) => {
                 // libcontainer removes cgroups of a failed create, but not the
                 // state directory when it failed before forking.
-                if let Err(cleanup) = remove_state_dir(&dir) {
+                if let Err(cleanup) = remove_state_dir(&self.root.join(id)) {
                     tracing::error!(id, error = %cleanup, "cleanup after failed create");
                 }
                 return Err(RuntimeError::container("create", id, e));
@@ -101,6 +114,50 @@ impl Libcontainer {
             pidfile::write(path, pid.as_raw())?;
         }
         Ok(container)
+    }
+
+    /// Foreground run: relays signals (and the terminal, when the process
+    /// wants one and no console socket was given) until the process exits.
+    fn run_foreground(&self, id: &str, prepared: &Prepared, opts: &CreateOptions) -> Result<i32> {
+        let console = match (&opts.console_socket, prepared.terminal) {
+            (None, true) => Some(ConsoleSocket::bind(&self.root, id)?),
+            _ => None,
+        };
+        let socket = console
+            .as_ref()
+            .map(ConsoleSocket::path)
+            .or(opts.console_socket.as_deref());
+        // libcontainer 0.7 reads `detach` only to check the terminal set-up
+        // (runc's rule: a console socket only for a detached terminal); the
+        // init is this process's child either way. Our own socket counts as
+        // detached for that check.
+        let mut container = self.build(id, prepared, opts, console.is_some(), socket)?;
+        let result = self.supervise(&mut container, console.as_ref());
+        if let Err(e) = container.delete(true) {
+            // The workload's status matters more than a failed cleanup; runc
+            // and crun log it too.
+            tracing::error!(id, error = %e, "delete after run");
+        }
+        result
+    }
+
+    fn supervise(&self, container: &mut Container, console: Option<&ConsoleSocket>) -> Result<i32> {
+        let id = container.id().to_owned();
+        let pid = container
+            .pid()
+            .ok_or_else(|| RuntimeError::Unsupported(format!("container {id} has no init pid")))?;
+        // The pty master was sent while the container was created.
+        let master = console.map(ConsoleSocket::receive_master).transpose()?;
+        // Block the signals before the init can run, so none is lost between
+        // start and the wait loop; the init was forked with the old mask.
+        let forwarder = reap::Forwarder::block()?;
+        container
+            .start()
+            .map_err(|e| RuntimeError::container("start", &id, e))?;
+        match master {
+            Some(master) => crate::console::relay(master, pid, &forwarder),
+            None => forwarder.wait(pid),
+        }
     }
 
     fn cgroup_manager(&self, container: &Container) -> Result<AnyCgroupManager> {
@@ -146,6 +203,15 @@ impl Libcontainer {
     }
 }
 
+/// What `prepare` learnt of a bundle.
+#[derive(Debug)]
+struct Prepared {
+    /// Absolute bundle path.
+    bundle: PathBuf,
+    /// Whether the process asks for a terminal.
+    terminal: bool,
+}
+
 fn remove_state_dir(dir: &Path) -> std::io::Result<()> {
     match fs::remove_dir_all(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -182,7 +248,8 @@ fn wrong_state(container: &Container, op: &'static str) -> RuntimeError {
 
 impl Runtime for Libcontainer {
     fn create(&self, id: &str, opts: &CreateOptions) -> Result<ContainerState> {
-        let container = self.build(id, opts, true)?;
+        let prepared = self.prepare(id, opts)?;
+        let container = self.build(id, &prepared, opts, true, opts.console_socket.as_deref())?;
         Ok(self.to_state(&container))
     }
 
@@ -197,35 +264,17 @@ impl Runtime for Libcontainer {
     }
 
     fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
-        let mut container = self.build(id, opts, detach)?;
-        if detach {
-            if let Err(e) = container.start() {
-                let _ = container.delete(true);
-                return Err(RuntimeError::container("start", id, e));
-            }
-            return Ok(0);
+        let prepared = self.prepare(id, opts)?;
+        if !detach {
+            return self.run_foreground(id, &prepared, opts);
         }
-        let pid = container.pid().ok_or_else(|| {
-            RuntimeError::container(
-                "run",
-                id,
-                libcontainer::error::LibcontainerError::Other("no init pid recorded".into()),
-            )
-        })?;
-        // Block the signals before the init can run, so none is lost between
-        // start and the wait loop; the init was forked with the old mask.
-        let forwarding = reap::Forwarder::block()?;
-        let status = match container.start() {
-            Ok(()) => forwarding.wait(pid),
-            Err(e) => Err(RuntimeError::container("start", id, e)),
-        };
-        drop(forwarding);
-        if let Err(e) = container.delete(true) {
-            // The workload's status matters more than a failed cleanup; runc
-            // and crun log it too.
-            tracing::error!(id, error = %e, "delete after run");
+        let mut container =
+            self.build(id, &prepared, opts, true, opts.console_socket.as_deref())?;
+        if let Err(e) = container.start() {
+            let _ = container.delete(true);
+            return Err(RuntimeError::container("start", id, e));
         }
-        status
+        Ok(0)
     }
 
     fn state(&self, id: &str) -> Result<ContainerState> {

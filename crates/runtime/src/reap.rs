@@ -60,6 +60,11 @@ impl Forwarder {
         Ok(forwarder)
     }
 
+    /// The blocked signals (for a signalfd that takes them instead).
+    pub fn signals(&self) -> &SigSet {
+        &self.set
+    }
+
     /// Relays signals to `pid` until it exits; returns its exit status.
     pub fn wait(&self, pid: Pid) -> Result<i32> {
         loop {
@@ -92,7 +97,7 @@ impl Drop for Forwarder {
 }
 
 /// Reaps `pid` if it has exited.
-fn try_reap(pid: Pid) -> Result<Option<i32>> {
+pub(crate) fn try_reap(pid: Pid) -> Result<Option<i32>> {
     loop {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => return Ok(None),

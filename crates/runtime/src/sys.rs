@@ -24,3 +24,37 @@ pub fn restore_disposition(signal: Signal, previous: &SigAction) {
     // it is a disposition this process already had installed.
     let _ = unsafe { sigaction(signal, previous) };
 }
+
+/// Takes ownership of a descriptor the kernel just passed us (SCM_RIGHTS).
+pub fn own_received_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the kernel installed `fd` in this process's table while
+    // receiving the message; nothing else refers to it yet.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
+nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+
+/// Copies the window size of terminal `from` to terminal `to` (TIOCGWINSZ,
+/// TIOCSWINSZ: tty_ioctl(4)).
+pub fn copy_window_size(
+    from: std::os::fd::BorrowedFd<'_>,
+    to: std::os::fd::BorrowedFd<'_>,
+) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `from` is a live descriptor and `size` a properly sized,
+    // writable winsize the kernel fills in.
+    unsafe { tiocgwinsz(from.as_raw_fd(), &mut size) }
+        .map_err(|e| RuntimeError::sys("read terminal size", e))?;
+    // SAFETY: `to` is a live descriptor and `size` a valid winsize read above.
+    unsafe { tiocswinsz(to.as_raw_fd(), &size) }
+        .map_err(|e| RuntimeError::sys("set terminal size", e))?;
+    Ok(())
+}
