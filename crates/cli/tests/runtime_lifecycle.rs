@@ -453,3 +453,43 @@ fn run_relays_a_terminal_without_a_console_socket() {
         .collect();
     assert!(leftovers.is_empty(), "console socket left: {leftovers:?}");
 }
+
+/// containerd's `exec -t`: a detached exec whose pty master arrives over
+/// the console socket.
+#[test]
+fn exec_with_a_terminal_over_the_console_socket() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("exectty", "sleep 1000");
+    berth.start_new(&bundle);
+    let socket = bundle.path().join("exec-console.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let receiver = std::thread::spawn(move || receive_fd(&listener));
+    let pid_file = bundle.path().join("exec.pid");
+    let status = berth
+        .cmd()
+        .args([
+            "exec",
+            "--detach",
+            "--tty",
+            "--console-socket",
+            socket.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            &bundle.id,
+            "sh",
+            "-c",
+            "[ -t 0 ] && echo exec-has-a-tty",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let master = receiver.join().unwrap();
+    let exec_pid: i32 = read(&pid_file).trim().parse().unwrap();
+    assert_eq!(wait_exit(exec_pid), 0);
+    let text = read_pty(master);
+    assert!(text.contains("exec-has-a-tty"), "{text:?}");
+    berth.ok(&["delete", "--force", &bundle.id]);
+    assert_nothing_left(&berth, &bundle);
+}

@@ -377,6 +377,7 @@ impl Runtime for Libcontainer {
                     .with_additional_gids(opts.additional_gids.clone())
                     .with_capabilities(opts.caps.clone())
                     .with_no_new_privs(opts.no_new_privs)
+                    .with_tty(opts.tty)
             })
             .and_then(|b| b.build())
             .map_err(|e| RuntimeError::container("exec in", id, e))?;

@@ -55,6 +55,8 @@ pub struct TenantContainerBuilder {
     sub_cgroup: Option<String>,
     process_label: Option<String>,
     apparmor: Option<String>,
+    /// berth patch: `exec --tty` (the process gets a terminal).
+    terminal: bool,
 }
 
 /// This is a helper function to get capabilities for tenant container, based on
@@ -154,7 +156,15 @@ impl TenantContainerBuilder {
             sub_cgroup: None,
             process_label: None,
             apparmor: None,
+            terminal: false,
         }
+    }
+
+    /// berth patch: give the process a terminal (`exec --tty`); without a
+    /// process file this flag was dropped and the exec ran without a tty.
+    pub fn with_tty(mut self, terminal: bool) -> Self {
+        self.terminal = terminal;
+        self
     }
 
     /// Sets environment variables for the container
@@ -402,7 +412,8 @@ impl TenantContainerBuilder {
                 .unwrap_or_default();
             let mut process_builder = ProcessBuilder::default()
                 .args(self.get_args()?)
-                .env(self.get_environment(spec_env));
+                .env(self.get_environment(spec_env))
+                .terminal(self.terminal);
             if let Some(cwd) = self.get_working_dir()? {
                 process_builder = process_builder.cwd(cwd);
             }
