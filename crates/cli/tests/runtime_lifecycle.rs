@@ -493,3 +493,19 @@ fn exec_with_a_terminal_over_the_console_socket() {
     berth.ok(&["delete", "--force", &bundle.id]);
     assert_nothing_left(&berth, &bundle);
 }
+
+#[test]
+fn a_signal_to_a_created_container_keeps_it_created() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("sigcreated", "echo started");
+    let pid = berth.create(&bundle);
+    // SIGWINCH's default action is to ignore it: the init lives on, and so
+    // does the created state.
+    berth.ok(&["kill", &bundle.id, "WINCH"]);
+    assert_eq!(berth.status(&bundle.id), "created");
+    berth.ok(&["start", &bundle.id]);
+    assert_eq!(wait_exit(pid), 0);
+    assert_eq!(read(&bundle.path().join("stdout")), "started\n");
+    berth.ok(&["delete", &bundle.id]);
+    assert_nothing_left(&berth, &bundle);
+}

@@ -41,7 +41,13 @@ impl Container {
                 return Err(LibcontainerError::IncorrectStatus(self.status()));
             }
         }
-        self.set_status(ContainerStatus::Stopped).save()?;
+        // berth patch: the status follows the process, not the signal, and
+        // kill writes no state. Marking every killed container stopped made a
+        // created container that got a non-fatal signal read "running" (a
+        // live pid in a "stopped" state), and `start` then refused it; and
+        // writing the state raced with a foreground `run` deleting it once the
+        // signal had killed the process. `refresh_status` on every load
+        // reports the exit once the process is gone.
         Ok(())
     }
 
