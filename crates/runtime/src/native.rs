@@ -290,7 +290,10 @@ impl Runtime for Libcontainer {
         let mut states = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(id) = name.to_str() else { continue };
+            // Dot-files are berth's own (console sockets), never containers.
+            let Some(id) = name.to_str().filter(|n| !n.starts_with('.')) else {
+                continue;
+            };
             match self.load(id) {
                 Ok(container) => states.push(self.to_state(&container)),
                 Err(e) => tracing::warn!(id, error = %e, "skipping unreadable container state"),
