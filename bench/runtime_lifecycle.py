@@ -91,7 +91,19 @@ def bench(berth, runs, warmup):
                     samples[name].append((wall, cpu, rss))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        remove_empty_parent_cgroups()
     return samples
+
+
+def remove_empty_parent_cgroups():
+    """berth puts containers without a cgroupsPath under /berth; the parent
+    stays after the last delete, as runc leaves parents."""
+    root = "/sys/fs/cgroup"
+    for controller in os.listdir(root):
+        try:
+            os.rmdir(os.path.join(root, controller, "berth"))
+        except OSError:
+            pass
 
 
 def report(samples, runs):
