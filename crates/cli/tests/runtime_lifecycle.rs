@@ -6,10 +6,10 @@
 mod common;
 
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
+use std::os::fd::OwnedFd;
 use std::process::Stdio;
 
+use berth_runtime::console::ConsoleSocket;
 use common::{assert_nothing_left, read, wait_exit, Berth, Bundle};
 use serde_json::json;
 
@@ -246,9 +246,9 @@ fn a_terminal_arrives_over_the_console_socket() {
     let mut bundle = Bundle::new("tty", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty");
     bundle.config["process"]["terminal"] = json!(true);
     bundle.write();
-    let socket = bundle.path().join("console.sock");
-    let listener = UnixListener::bind(&socket).unwrap();
-    let receiver = std::thread::spawn(move || receive_fd(&listener));
+    let console = ConsoleSocket::bind(bundle.path(), &bundle.id).unwrap();
+    let socket = console.path().to_path_buf();
+    let receiver = std::thread::spawn(move || console.receive_master().unwrap());
     nix::sys::prctl::set_child_subreaper(true).unwrap();
     berth.ok(&[
         "create",
@@ -270,31 +270,6 @@ fn a_terminal_arrives_over_the_console_socket() {
     );
     berth.ok(&["delete", &bundle.id]);
     assert_nothing_left(&berth, &bundle);
-}
-
-/// Accepts one connection and takes the fd sent with SCM_RIGHTS.
-fn receive_fd(listener: &UnixListener) -> OwnedFd {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::AsRawFd;
-    let (stream, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    for cmsg in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: the kernel just installed this fd in our table for us;
-            // nothing else owns it.
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
-        }
-    }
-    panic!("no fd received");
 }
 
 /// Everything the pty master holds (EIO marks the end once the slave closed).
@@ -461,9 +436,9 @@ fn exec_with_a_terminal_over_the_console_socket() {
     let berth = Berth::new();
     let bundle = Bundle::new("exectty", "sleep 1000");
     berth.start_new(&bundle);
-    let socket = bundle.path().join("exec-console.sock");
-    let listener = UnixListener::bind(&socket).unwrap();
-    let receiver = std::thread::spawn(move || receive_fd(&listener));
+    let console = ConsoleSocket::bind(bundle.path(), "exec").unwrap();
+    let socket = console.path().to_path_buf();
+    let receiver = std::thread::spawn(move || console.receive_master().unwrap());
     let pid_file = bundle.path().join("exec.pid");
     let status = berth
         .cmd()

@@ -28,7 +28,7 @@ pub struct ConsoleSocket {
 }
 
 impl ConsoleSocket {
-    /// Listens on a private socket in `dir` (the runtime's state root).
+    /// Listens on a socket in `dir`, named after `id` and this process.
     pub fn bind(dir: &Path, id: &str) -> Result<Self> {
         let path = dir.join(format!(".console-{id}-{}.sock", std::process::id()));
         let listener =
@@ -106,7 +106,7 @@ impl Drop for RawStdin {
 
 /// Relays between our stdio and the pty `master` until `pid` exits, then
 /// drains what it printed last; returns its exit status.
-pub fn relay(master: OwnedFd, pid: Pid, forwarder: &Forwarder) -> Result<i32> {
+pub(crate) fn relay(master: OwnedFd, pid: Pid, forwarder: &Forwarder) -> Result<i32> {
     let stdin = std::io::stdin();
     let _ = sys::copy_window_size(stdin.as_fd(), master.as_fd());
     let _raw = RawStdin::enter();

@@ -7,12 +7,13 @@
 //! - [`Runc`]: the same trait over an installed runc, a test oracle;
 //! - [`defaults`]: Docker-equivalent default specs (capabilities, seccomp,
 //!   masked paths) for the engine;
-//! - [`cli`]: `berth runtime`, a runc-compatible command line.
+//! - [`cli`]: `berth runtime`, a runc-compatible command line;
+//! - [`console`]: receiving a container's pty master over a console socket.
 //!
 //! Call it from single-threaded processes only: creating a container forks.
 
 pub mod cli;
-mod console;
+pub mod console;
 pub mod defaults;
 mod error;
 mod lifecycle;
