@@ -224,8 +224,14 @@ fn hooks_run_with_the_container_state() {
     let mut bundle = Bundle::new("hooks", "echo payload");
     let log = bundle.path().join("hooks.log");
     let hook = |name: &str| json!({"path": common::BUSYBOX, "args": ["sh", "-c", format!("echo {name} >> {}; cat >> {}; echo >> {}", log.display(), log.display(), log.display())]});
+    // startContainer runs inside the container: its path is the
+    // container's, and it leaves its mark in the container's /tmp.
+    let in_container =
+        json!({"path": "/bin/sh", "args": ["sh", "-c", "echo $$ > /tmp/start-hook"]});
     bundle.config["hooks"] = json!({
         "prestart": [hook("prestart")],
+        "createRuntime": [hook("createRuntime")],
+        "startContainer": [in_container],
         "poststart": [hook("poststart")],
         "poststop": [hook("poststop")],
     });
@@ -234,7 +240,18 @@ fn hooks_run_with_the_container_state() {
     let text = read(&log);
     let lines: Vec<&str> = text.lines().collect();
     let names: Vec<&str> = lines.iter().step_by(2).copied().collect();
-    assert_eq!(names, ["prestart", "poststart", "poststop"], "{text}");
+    assert_eq!(
+        names,
+        ["prestart", "createRuntime", "poststart", "poststop"],
+        "{text}"
+    );
+    // It ran in the container's pid namespace (a child of its init), where
+    // pids start at 1, not in the host's.
+    let hook_pid: u32 = read(&bundle.rootfs().join("tmp/start-hook"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(hook_pid < 10, "startContainer hook ran as pid {hook_pid}");
     let state: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
     assert_eq!(state["id"], bundle.id.as_str());
     assert!(state["pid"].as_i64().unwrap() > 0);
@@ -483,4 +500,38 @@ fn a_signal_to_a_created_container_keeps_it_created() {
     assert_eq!(read(&bundle.path().join("stdout")), "started\n");
     berth.ok(&["delete", &bundle.id]);
     assert_nothing_left(&berth, &bundle);
+}
+
+/// `--preserve-fds N` hands fds 3.. 3+N-1 to the container; others close.
+#[test]
+fn preserve_fds_passes_exactly_the_extra_fds() {
+    let berth = Berth::new();
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "passed-through\n").unwrap();
+    let run = |preserve: &str| {
+        let bundle = Bundle::new("fds", "cat <&3");
+        bundle.write();
+        // The host shell opens fd 3, then becomes berth.
+        let script = format!(
+            "exec 3<{} && exec {} runtime --root {} run --preserve-fds {preserve} --bundle {} {}",
+            secret.path().display(),
+            env!("CARGO_BIN_EXE_berth"),
+            berth.root.path().display(),
+            bundle.path().display(),
+            bundle.id
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert_nothing_left(&berth, &bundle);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(run("1"), (Some(0), "passed-through\n".to_string()));
+    let (code, out) = run("0");
+    assert_ne!(code, Some(0));
+    assert_eq!(out, "");
 }
