@@ -122,6 +122,12 @@ fn update_changes_a_running_containers_limits() {
         &bundle.id,
         "--pids-limit",
         "20",
+        "--cpu-quota",
+        "20000",
+        "--cpu-shares",
+        "256",
+        "--cpuset-cpus",
+        "0",
     ]);
     let file = |controller: &str, name: &str| {
         read(&bundle.cgroup(controller).join(name))
@@ -133,6 +139,14 @@ fn update_changes_a_running_containers_limits() {
         file("memory", "memory.limit_in_bytes"),
         (48 * MIB).to_string()
     );
+    assert_eq!(file("cpu", "cpu.cfs_quota_us"), "20000");
+    assert_eq!(file("cpu", "cpu.shares"), "256");
+    assert_eq!(file("cpuset", "cpuset.cpus"), "0");
+    // A bad value is refused by the kernel, reported, and changes nothing.
+    let bad = berth.output(&["update", &bundle.id, "--cpuset-cpus", "99"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("update cgroup"));
+    assert_eq!(file("cpuset", "cpuset.cpus"), "0");
     berth.ok(&["delete", "--force", &bundle.id]);
     assert_nothing_left(&berth, &bundle);
 }
