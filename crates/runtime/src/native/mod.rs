@@ -11,7 +11,7 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt};
+use libcgroups::common::CgroupManager;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::syscall::syscall::SyscallType;
@@ -19,12 +19,15 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
-use crate::console::ConsoleSocket;
 use crate::error::{Result, RuntimeError};
 use crate::lifecycle::{CreateOptions, ExecOptions, Runtime};
-use crate::state::{ContainerState, Status};
+use crate::state::ContainerState;
 use crate::validate::{check_id, load_bundle};
 use crate::{pidfile, reap};
+
+mod cgroup;
+mod foreground;
+mod view;
 
 /// The libcontainer-backed runtime, keeping its state under `root`.
 #[derive(Debug, Clone)]
@@ -115,97 +118,11 @@ impl Libcontainer {
         }
         Ok(container)
     }
-
-    /// Foreground run: relays signals (and the terminal, when the process
-    /// wants one and no console socket was given) until the process exits.
-    fn run_foreground(&self, id: &str, prepared: &Prepared, opts: &CreateOptions) -> Result<i32> {
-        let console = match (&opts.console_socket, prepared.terminal) {
-            (None, true) => Some(ConsoleSocket::bind(&self.root, id)?),
-            _ => None,
-        };
-        let socket = console
-            .as_ref()
-            .map(ConsoleSocket::path)
-            .or(opts.console_socket.as_deref());
-        // libcontainer 0.7 reads `detach` only to check the terminal set-up
-        // (runc's rule: a console socket only for a detached terminal); the
-        // init is this process's child either way. Our own socket counts as
-        // detached for that check.
-        let mut container = self.build(id, prepared, opts, console.is_some(), socket)?;
-        let result = self.supervise(&mut container, console.as_ref());
-        if let Err(e) = container.delete(true) {
-            // The workload's status matters more than a failed cleanup; runc
-            // and crun log it too.
-            tracing::error!(id, error = %e, "delete after run");
-        }
-        result
-    }
-
-    fn supervise(&self, container: &mut Container, console: Option<&ConsoleSocket>) -> Result<i32> {
-        let id = container.id().to_owned();
-        let pid = container
-            .pid()
-            .ok_or_else(|| RuntimeError::Unsupported(format!("container {id} has no init pid")))?;
-        // The pty master was sent while the container was created.
-        let master = console.map(ConsoleSocket::receive_master).transpose()?;
-        // Block the signals before the init can run, so none is lost between
-        // start and the wait loop; the init was forked with the old mask.
-        let forwarder = reap::Forwarder::block()?;
-        container
-            .start()
-            .map_err(|e| RuntimeError::container("start", &id, e))?;
-        match master {
-            Some(master) => crate::console::relay(master, pid, &forwarder),
-            None => forwarder.wait(pid),
-        }
-    }
-
-    fn cgroup_manager(&self, container: &Container) -> Result<AnyCgroupManager> {
-        let id = container.id();
-        let config = container
-            .spec()
-            .map_err(|e| RuntimeError::container("read config of", id, e))?;
-        libcgroups::common::create_cgroup_manager(CgroupConfig {
-            cgroup_path: config.cgroup_path,
-            systemd_cgroup: false,
-            container_name: id.to_owned(),
-        })
-        .map_err(|e| RuntimeError::Cgroup {
-            op: "open",
-            id: id.to_owned(),
-            reason: e.to_string(),
-        })
-    }
-
-    fn to_state(&self, container: &Container) -> ContainerState {
-        let status = status_of(container.status());
-        let bundle = container.bundle().clone();
-        ContainerState {
-            oci_version: oci_spec::runtime::VERSION.to_owned(),
-            id: container.id().to_owned(),
-            pid: match status {
-                Status::Stopped => 0,
-                _ => container.pid().map_or(0, Pid::as_raw),
-            },
-            status,
-            rootfs: rootfs_of(&bundle),
-            bundle,
-            created: container
-                .created()
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
-                .unwrap_or_default(),
-            owner: container
-                .creator()
-                .map(|o| o.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            annotations: container.state.annotations.clone().unwrap_or_default(),
-        }
-    }
 }
 
 /// What `prepare` learnt of a bundle.
 #[derive(Debug)]
-struct Prepared {
+pub(super) struct Prepared {
     /// Absolute bundle path.
     bundle: PathBuf,
     /// Whether the process asks for a terminal.
@@ -219,30 +136,11 @@ fn remove_state_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-fn status_of(status: ContainerStatus) -> Status {
-    match status {
-        ContainerStatus::Creating => Status::Creating,
-        ContainerStatus::Created => Status::Created,
-        ContainerStatus::Running => Status::Running,
-        ContainerStatus::Stopped => Status::Stopped,
-        ContainerStatus::Paused => Status::Paused,
-    }
-}
-
-/// The rootfs as config.json names it, resolved against the bundle.
-fn rootfs_of(bundle: &Path) -> PathBuf {
-    let configured = oci_spec::runtime::Spec::load(bundle.join("config.json"))
-        .ok()
-        .and_then(|spec| spec.root().as_ref().map(|r| r.path().clone()))
-        .unwrap_or_else(|| PathBuf::from("rootfs"));
-    bundle.join(configured)
-}
-
 fn wrong_state(container: &Container, op: &'static str) -> RuntimeError {
     RuntimeError::WrongState {
         id: container.id().to_owned(),
         op,
-        status: status_of(container.status()).to_string(),
+        status: view::status_of(container.status()).to_string(),
     }
 }
 
@@ -250,7 +148,7 @@ impl Runtime for Libcontainer {
     fn create(&self, id: &str, opts: &CreateOptions) -> Result<ContainerState> {
         let prepared = self.prepare(id, opts)?;
         let container = self.build(id, &prepared, opts, true, opts.console_socket.as_deref())?;
-        Ok(self.to_state(&container))
+        Ok(view::state_of(&container))
     }
 
     fn start(&self, id: &str) -> Result<()> {
@@ -278,7 +176,7 @@ impl Runtime for Libcontainer {
     }
 
     fn state(&self, id: &str) -> Result<ContainerState> {
-        Ok(self.to_state(&self.load(id)?))
+        Ok(view::state_of(&self.load(id)?))
     }
 
     fn list(&self) -> Result<Vec<ContainerState>> {
@@ -295,7 +193,7 @@ impl Runtime for Libcontainer {
                 continue;
             };
             match self.load(id) {
-                Ok(container) => states.push(self.to_state(&container)),
+                Ok(container) => states.push(view::state_of(&container)),
                 Err(e) => tracing::warn!(id, error = %e, "skipping unreadable container state"),
             }
         }
@@ -350,7 +248,7 @@ impl Runtime for Libcontainer {
 
     fn pids(&self, id: &str) -> Result<Vec<i32>> {
         let container = self.load(id)?;
-        let manager = self.cgroup_manager(&container)?;
+        let manager = cgroup::manager_for(&container)?;
         let pids = manager.get_all_pids().map_err(|e| RuntimeError::Cgroup {
             op: "list processes in",
             id: id.to_owned(),
@@ -398,9 +296,9 @@ impl Runtime for Libcontainer {
         if container.status() == ContainerStatus::Stopped {
             return Err(wrong_state(&container, "update"));
         }
-        let manager = self.cgroup_manager(&container)?;
+        let manager = cgroup::manager_for(&container)?;
         manager
-            .apply(&update_opt(resources))
+            .apply(&cgroup::update_opt(resources))
             .map_err(|e| RuntimeError::Cgroup {
                 op: "update",
                 id: id.to_owned(),
@@ -409,88 +307,9 @@ impl Runtime for Libcontainer {
     }
 }
 
-/// What `update` asks of the cgroup controllers: only the new limits (no
-/// freezer change, no oom_score_adj: those are not updatable).
-fn update_opt(resources: &LinuxResources) -> ControllerOpt<'_> {
-    ControllerOpt {
-        resources,
-        disable_oom_killer: resources
-            .memory()
-            .as_ref()
-            .and_then(|m| m.disable_oom_killer())
-            .unwrap_or(false),
-        oom_score_adj: None,
-        freezer_state: None,
-    }
-}
-
 fn env_map(env: &[String]) -> std::collections::HashMap<String, String> {
     env.iter()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A cgroup v2 directory as the kernel lays it out, in a temp dir: this
-    /// machine runs v1, so v2 is checked against fixtures.
-    fn v2_fixture() -> (tempfile::TempDir, PathBuf) {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::write(
-            root.path().join("cgroup.controllers"),
-            "cpuset cpu io memory pids\n",
-        )
-        .unwrap();
-        let cgroup = root.path().join("berth/c1");
-        std::fs::create_dir_all(&cgroup).unwrap();
-        for file in [
-            "memory.max",
-            "memory.swap.max",
-            "memory.low",
-            "memory.high",
-            "memory.oom.group",
-            "cpu.max",
-            "cpu.weight",
-            "cpu.idle",
-            "cpuset.cpus",
-            "cpuset.mems",
-            "pids.max",
-            "io.weight",
-            "io.max",
-            "cgroup.procs",
-            "cgroup.subtree_control",
-            "cgroup.controllers",
-        ] {
-            std::fs::write(cgroup.join(file), "").unwrap();
-        }
-        (root, cgroup)
-    }
-
-    #[test]
-    fn update_writes_cgroup_v2_files() {
-        let (root, cgroup) = v2_fixture();
-        let resources: LinuxResources = serde_json::from_value(serde_json::json!({
-            "memory": {"limit": 67108864, "swap": 100663296},
-            "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-1"},
-            "pids": {"limit": 42}
-        }))
-        .unwrap();
-        let manager =
-            libcgroups::v2::manager::Manager::new(root.path().to_path_buf(), "berth/c1".into())
-                .unwrap();
-        manager.apply(&update_opt(&resources)).unwrap();
-        let read = |f: &str| std::fs::read_to_string(cgroup.join(f)).unwrap();
-        assert_eq!(read("memory.max"), "67108864");
-        // OCI swap is memory + swap; v2 counts swap alone.
-        assert_eq!(read("memory.swap.max"), "33554432");
-        assert_eq!(read("cpu.max"), "50000 100000");
-        assert_eq!(read("cpuset.cpus"), "0-1");
-        assert_eq!(read("pids.max"), "42");
-        // The default shares (1024) map to the default weight (100), as in
-        // crun and runc >= 1.3.
-        assert_eq!(read("cpu.weight"), "100");
-    }
 }
