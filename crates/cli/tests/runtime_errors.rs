@@ -5,22 +5,23 @@
 
 mod common;
 
+use std::process::Stdio;
+
 use common::{assert_nothing_left, Berth, Bundle};
 use serde_json::{json, Value};
 
 /// Runs `create` with a JSON log; returns (exit code, stderr, log lines).
 fn create_logged(berth: &Berth, bundle: &Bundle) -> (i32, String, Vec<Value>) {
     let log = bundle.path().join("runtime.log");
-    let out = berth.output(&[
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "create",
-        "--bundle",
-        bundle.path().to_str().unwrap(),
-        &bundle.id,
-    ]);
+    let out = berth
+        .bundle_cmd(
+            "create",
+            bundle,
+            &["--log", log.to_str().unwrap(), "--log-format", "json"],
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     let lines = std::fs::read_to_string(&log)
         .unwrap_or_default()
         .lines()

@@ -71,13 +71,7 @@ fn create_start_state_kill_delete() {
 fn spawn_run(berth: &Berth, bundle: &Bundle) -> std::process::Child {
     bundle.write();
     let child = berth
-        .cmd()
-        .args([
-            "run",
-            "--bundle",
-            bundle.path().to_str().unwrap(),
-            &bundle.id,
-        ])
+        .bundle_cmd("run", bundle, &[])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -263,14 +257,7 @@ fn run_detached_returns_while_the_container_runs() {
     bundle.write();
     nix::sys::prctl::set_child_subreaper(true).unwrap();
     let status = berth
-        .cmd()
-        .args([
-            "run",
-            "--detach",
-            "--bundle",
-            bundle.path().to_str().unwrap(),
-            &bundle.id,
-        ])
+        .bundle_cmd("run", &bundle, &["--detach"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -290,13 +277,11 @@ fn no_pivot_still_isolates_the_root() {
     let berth = Berth::new();
     let bundle = Bundle::new("nopivot", "echo $$; ls / | tr '\\n' ' '");
     bundle.write();
-    let out = berth.output(&[
-        "run",
-        "--no-pivot",
-        "--bundle",
-        bundle.path().to_str().unwrap(),
-        &bundle.id,
-    ]);
+    let out = berth
+        .bundle_cmd("run", &bundle, &["--no-pivot"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -24,14 +24,16 @@ fn a_terminal_arrives_over_the_console_socket() {
     let socket = console.path().to_path_buf();
     let receiver = std::thread::spawn(move || console.receive_master().unwrap());
     nix::sys::prctl::set_child_subreaper(true).unwrap();
-    berth.ok(&[
-        "create",
-        "--bundle",
-        bundle.path().to_str().unwrap(),
-        "--console-socket",
-        socket.to_str().unwrap(),
-        &bundle.id,
-    ]);
+    let status = berth
+        .bundle_cmd(
+            "create",
+            &bundle,
+            &["--console-socket", socket.to_str().unwrap()],
+        )
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
     let master = receiver.join().unwrap();
     let pid = i32::try_from(berth.state(&bundle.id)["pid"].as_i64().unwrap()).unwrap();
     berth.ok(&["start", &bundle.id]);
@@ -74,13 +76,7 @@ fn run_relays_a_terminal_without_a_console_socket() {
     bundle.config["process"]["terminal"] = json!(true);
     bundle.write();
     let mut child = berth
-        .cmd()
-        .args([
-            "run",
-            "--bundle",
-            bundle.path().to_str().unwrap(),
-            &bundle.id,
-        ])
+        .bundle_cmd("run", &bundle, &[])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
 use nix::unistd::Pid;
 
 use crate::error::{Result, RuntimeError};
-use crate::reap::{try_reap, Forwarder};
+use crate::reap::{forward, try_reap, Forwarder};
 use crate::sys;
 
 /// A socket libcontainer connects to, to hand over the pty master.
@@ -188,10 +188,7 @@ fn handle_signal(
         Signal::SIGWINCH => {
             let _ = sys::copy_window_size(stdin, master);
         }
-        other => match kill(pid, other) {
-            Ok(()) | Err(Errno::ESRCH) => {}
-            Err(e) => return Err(RuntimeError::sys(format!("forward {other} to {pid}"), e)),
-        },
+        other => forward(pid, other)?,
     }
     Ok(())
 }

@@ -76,14 +76,17 @@ impl Forwarder {
                 .wait()
                 .map_err(|e| RuntimeError::sys("wait for signals", e))?;
             if signal != Signal::SIGCHLD {
-                match kill(pid, signal) {
-                    Ok(()) | Err(Errno::ESRCH) => {}
-                    Err(e) => {
-                        return Err(RuntimeError::sys(format!("forward {signal} to {pid}"), e))
-                    }
-                }
+                forward(pid, signal)?;
             }
         }
+    }
+}
+
+/// Passes `signal` on to `pid`; a process already gone is not an error.
+pub(crate) fn forward(pid: Pid, signal: Signal) -> Result<()> {
+    match kill(pid, signal) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(RuntimeError::sys(format!("forward {signal} to {pid}"), e)),
     }
 }
 

@@ -150,15 +150,26 @@ impl Berth {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `berth runtime VERB FLAGS --bundle DIR ID` on the config.json as it
+    /// is on disk (call `bundle.write()` first); stdio is the caller's to set.
+    pub fn bundle_cmd(&self, verb: &str, bundle: &Bundle, flags: &[&str]) -> Command {
+        let mut cmd = self.cmd();
+        cmd.arg(verb)
+            .args(flags)
+            .arg("--bundle")
+            .arg(bundle.path())
+            .arg(&bundle.id);
+        cmd
+    }
+
     /// `run` in the foreground: (exit code, stdout, stderr).
     pub fn run(&self, bundle: &Bundle) -> (i32, String, String) {
         bundle.write();
-        let out = self.output(&[
-            "run",
-            "--bundle",
-            bundle.path().to_str().unwrap(),
-            &bundle.id,
-        ]);
+        let out = self
+            .bundle_cmd("run", bundle, &[])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -176,12 +187,11 @@ impl Berth {
         let stderr = std::fs::File::create(bundle.path().join("stderr")).unwrap();
         let pid_file = bundle.path().join("init.pid");
         let status = self
-            .cmd()
-            .args(["create", "--bundle"])
-            .arg(bundle.path())
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .arg(&bundle.id)
+            .bundle_cmd(
+                "create",
+                bundle,
+                &["--pid-file", pid_file.to_str().unwrap()],
+            )
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use libcgroups::common::CgroupManager;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::error::LibcontainerError;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -60,6 +61,22 @@ impl Libcontainer {
         Ok(container)
     }
 
+    /// A state change libcontainer guards with a predicate: refuse it with
+    /// the current state named, or perform it.
+    fn transition(
+        &self,
+        id: &str,
+        op: &'static str,
+        allowed: fn(&Container) -> bool,
+        act: fn(&mut Container) -> std::result::Result<(), LibcontainerError>,
+    ) -> Result<()> {
+        let mut container = self.load(id)?;
+        if !allowed(&container) {
+            return Err(wrong_state(&container, op));
+        }
+        act(&mut container).map_err(|e| RuntimeError::container(op, id, e))
+    }
+
     /// Checks the id and the bundle before anything is created.
     fn prepare(&self, id: &str, opts: &CreateOptions) -> Result<Prepared> {
         check_id(id)?;
@@ -101,9 +118,7 @@ impl Libcontainer {
             .and_then(|b| b.build());
         let container = match built {
             Ok(container) => container,
-            Err(libcontainer::error::LibcontainerError::Exist) => {
-                return Err(RuntimeError::Exists(id.to_owned()))
-            }
+            Err(LibcontainerError::Exist) => return Err(RuntimeError::Exists(id.to_owned())),
             Err(e) => {
                 // libcontainer removes cgroups of a failed create, but not the
                 // state directory when it failed before forking.
@@ -152,13 +167,7 @@ impl Runtime for Libcontainer {
     }
 
     fn start(&self, id: &str) -> Result<()> {
-        let mut container = self.load(id)?;
-        if !container.can_start() {
-            return Err(wrong_state(&container, "start"));
-        }
-        container
-            .start()
-            .map_err(|e| RuntimeError::container("start", id, e))
+        self.transition(id, "start", Container::can_start, Container::start)
     }
 
     fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
@@ -227,23 +236,11 @@ impl Runtime for Libcontainer {
     }
 
     fn pause(&self, id: &str) -> Result<()> {
-        let mut container = self.load(id)?;
-        if !container.can_pause() {
-            return Err(wrong_state(&container, "pause"));
-        }
-        container
-            .pause()
-            .map_err(|e| RuntimeError::container("pause", id, e))
+        self.transition(id, "pause", Container::can_pause, Container::pause)
     }
 
     fn resume(&self, id: &str) -> Result<()> {
-        let mut container = self.load(id)?;
-        if !container.can_resume() {
-            return Err(wrong_state(&container, "resume"));
-        }
-        container
-            .resume()
-            .map_err(|e| RuntimeError::container("resume", id, e))
+        self.transition(id, "resume", Container::can_resume, Container::resume)
     }
 
     fn pids(&self, id: &str) -> Result<Vec<i32>> {
