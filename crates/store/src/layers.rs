@@ -1,0 +1,232 @@
+//! Unpacked layers, each once, in `layers/<chain-id hex>/diff`, stacked by
+//! overlayfs. Every layer also has a short link `layers/l/<26 chars>` →
+//! `../<hex>/diff` (its name in `<hex>/link`): overlay's mount options must
+//! fit in one page, and relative short names let 128-layer images mount.
+//!
+//! A layer is unpacked into `layers/tmp-*` and renamed into place whole, so
+//! a crash never leaves a half layer under its ChainID; start-up removes
+//! leftovers and restores missing links. A layer's directory does not
+//! depend on its parents (whiteouts are recorded, not applied), so the
+//! layers of an image unpack in parallel.
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use berth_image::media::{sniff_compression, Compression};
+use berth_image::Digest;
+
+use crate::blobs::sync_dir;
+use crate::error::{Result, StoreError};
+use crate::unpack::{self, UnpackOptions, Unpacked};
+
+/// Prefix of layer directories being built or removed.
+const TMP_PREFIX: &str = "tmp-";
+/// Length of a short link name.
+const LINK_LEN: usize = 26;
+/// Overlay parses its options from one page.
+const PAGE: usize = 4096;
+
+/// The layer directories.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    dir: PathBuf,
+    opts: UnpackOptions,
+}
+
+impl LayerStore {
+    /// Opens (creating) `<root>/layers` and repairs interrupted work.
+    pub fn open(root: &Path, opts: UnpackOptions) -> Result<Self> {
+        let dir = root.join("layers");
+        fs::create_dir_all(dir.join("l")).map_err(|e| StoreError::io("creating", &dir, e))?;
+        let store = Self { dir, opts };
+        store.repair()?;
+        Ok(store)
+    }
+
+    fn repair(&self) -> Result<()> {
+        let entries =
+            fs::read_dir(&self.dir).map_err(|e| StoreError::io("listing", &self.dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TMP_PREFIX) {
+                remove_tree(&entry.path())?;
+            } else if name != "l" {
+                self.ensure_link(&name)?;
+            }
+        }
+        let links = self.dir.join("l");
+        for entry in fs::read_dir(&links)
+            .map_err(|e| StoreError::io("listing", &links, e))?
+            .flatten()
+        {
+            if fs::metadata(entry.path()).is_err() {
+                let _ = fs::remove_file(entry.path()); // dangling: its layer is gone
+            }
+        }
+        Ok(())
+    }
+
+    /// The directory of a layer (whether or not it exists).
+    pub fn layer_dir(&self, chain: &Digest) -> PathBuf {
+        self.dir.join(chain.hex())
+    }
+
+    /// The unpacked content of a layer.
+    pub fn diff_dir(&self, chain: &Digest) -> PathBuf {
+        self.layer_dir(chain).join("diff")
+    }
+
+    /// Whether the layer is unpacked.
+    pub fn contains(&self, chain: &Digest) -> bool {
+        self.layer_dir(chain).join("link").is_file()
+    }
+
+    fn link_name(hex: &str) -> String {
+        let h = Digest::sha256(format!("link {hex}").as_bytes());
+        h.hex()[..LINK_LEN].to_ascii_uppercase()
+    }
+
+    fn ensure_link(&self, hex: &str) -> Result<()> {
+        let short = Self::link_name(hex);
+        let link = self.dir.join("l").join(&short);
+        if fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("../{hex}/diff"), &link)
+                .map_err(|e| StoreError::io("creating link", &link, e))?;
+        }
+        Ok(())
+    }
+
+    /// Unpacks a layer blob (gzip, zstd or plain, told by its first bytes)
+    /// as `chain`; its uncompressed stream must hash to `diff_id`. A layer
+    /// already unpacked is left alone.
+    pub fn create(
+        &self,
+        chain: &Digest,
+        diff_id: &Digest,
+        blob: impl Read,
+    ) -> Result<Option<Unpacked>> {
+        if self.contains(chain) {
+            return Ok(None);
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempdir_in(&self.dir)
+            .map_err(|e| StoreError::io("creating a temp dir in", &self.dir, e))?;
+        let diff = tmp.path().join("diff");
+        fs::create_dir(&diff).map_err(|e| StoreError::io("creating", &diff, e))?;
+        let name = format!("{diff_id}");
+        let unpacked = unpack::unpack(
+            &name,
+            decompress(blob).map_err(|e| StoreError::io("reading layer", &name, e))?,
+            &diff,
+            self.opts,
+        )?;
+        if unpacked.diff_id != *diff_id {
+            return Err(StoreError::DigestMismatch {
+                what: format!("layer {diff_id} (uncompressed)"),
+                expected: diff_id.to_string(),
+                actual: unpacked.diff_id.to_string(),
+            });
+        }
+        self.install(tmp, chain)?;
+        Ok(Some(unpacked))
+    }
+
+    /// Moves a finished temp layer under its ChainID and links it.
+    fn install(&self, tmp: tempfile::TempDir, chain: &Digest) -> Result<()> {
+        let hex = chain.hex();
+        let link_file = tmp.path().join("link");
+        fs::write(&link_file, Self::link_name(hex))
+            .map_err(|e| StoreError::io("writing", &link_file, e))?;
+        let dest = self.layer_dir(chain);
+        let from = tmp.keep();
+        if let Err(e) = fs::rename(&from, &dest) {
+            remove_tree(&from)?;
+            // Another writer installed the same layer first: same content.
+            if !self.contains(chain) {
+                return Err(StoreError::io("installing layer", dest, e));
+            }
+        }
+        self.ensure_link(hex)?;
+        sync_dir(&self.dir)
+    }
+
+    /// Removes a layer: renamed away first so a crash never leaves a half
+    /// layer under its ChainID.
+    pub fn remove(&self, chain: &Digest) -> Result<()> {
+        let dir = self.layer_dir(chain);
+        let link = self.dir.join("l").join(Self::link_name(chain.hex()));
+        let _ = fs::remove_file(&link);
+        let doomed = self.dir.join(format!("{TMP_PREFIX}rm-{}", chain.hex()));
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => remove_tree(&doomed),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("removing layer", dir, e)),
+        }
+    }
+
+    /// Every layer directory present, by ChainID.
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let entries =
+            fs::read_dir(&self.dir).map_err(|e| StoreError::io("listing", &self.dir, e))?;
+        Ok(entries
+            .flatten()
+            .filter_map(|e| {
+                format!("sha256:{}", e.file_name().to_string_lossy())
+                    .parse()
+                    .ok()
+            })
+            .collect())
+    }
+
+    /// Overlay's `lowerdir=` value for a stack given bottom first, in
+    /// overlay's order (top first), relative to the layers directory.
+    pub fn lowerdir(&self, chains: &[Digest]) -> String {
+        let links: Vec<String> = chains
+            .iter()
+            .rev()
+            .map(|c| format!("l/{}", Self::link_name(c.hex())))
+            .collect();
+        links.join(":")
+    }
+
+    /// Mounts the stack (bottom first) at `target`: with `upper` (and its
+    /// work dir) a writable container root, without a read-only view.
+    pub fn mount(
+        &self,
+        chains: &[Digest],
+        upper: Option<(&Path, &Path)>,
+        target: &Path,
+    ) -> Result<()> {
+        crate::overlay::mount(
+            &self.dir,
+            &self.lowerdir(chains),
+            chains.len(),
+            upper,
+            target,
+            PAGE,
+        )
+    }
+}
+
+/// A reader that decompresses what its first bytes say is compressed:
+/// media types in archives are missing or wrong often enough.
+pub fn decompress<'a>(blob: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    let mut buffered = BufReader::with_capacity(1 << 20, blob);
+    let head = buffered.fill_buf()?;
+    Ok(match sniff_compression(head) {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
+    })
+}
+
+/// Removes a directory tree berth made.
+fn remove_tree(p: &Path) -> Result<()> {
+    match fs::remove_dir_all(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io("removing", p, e)),
+    }
+}
