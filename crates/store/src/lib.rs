@@ -3,12 +3,19 @@
 //! on disk").
 
 pub mod blobs;
+pub mod db;
 pub mod diff;
 pub mod error;
 pub mod fsroot;
 pub mod layers;
+pub mod load;
 pub mod overlay;
+pub mod save;
+pub mod store;
 pub mod unpack;
+pub mod verify;
 
 pub use blobs::BlobStore;
 pub use error::{Result, StoreError};
+pub use load::Loaded;
+pub use store::{Store, StoreOptions};

@@ -1,0 +1,199 @@
+//! The image metadata database (SQLite in WAL mode): images, tags, layers
+//! with reference counts, and holds (containers or build-cache entries that
+//! keep images and layers alive). Schema changes are numbered migrations
+//! applied in order inside one transaction each, recorded in
+//! `PRAGMA user_version`, so a crash mid-upgrade leaves the old schema.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, Transaction};
+
+use crate::error::{Result, StoreError};
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE layers (
+        chain_id   TEXT PRIMARY KEY,
+        diff_id    TEXT NOT NULL,
+        parent     TEXT REFERENCES layers(chain_id),
+        size       INTEGER NOT NULL,
+        blob       TEXT NOT NULL,
+        blob_size  INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        refs       INTEGER NOT NULL DEFAULT 0 CHECK (refs >= 0)
+    );
+    CREATE TABLE images (
+        id         TEXT PRIMARY KEY,
+        created    TEXT,
+        size       INTEGER NOT NULL,
+        added_at   INTEGER NOT NULL
+    );
+    CREATE TABLE image_layers (
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        idx      INTEGER NOT NULL,
+        chain_id TEXT NOT NULL REFERENCES layers(chain_id),
+        PRIMARY KEY (image_id, idx)
+    );
+    CREATE INDEX image_layers_chain ON image_layers(chain_id);
+    CREATE TABLE tags (
+        name     TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id),
+        added_at INTEGER NOT NULL
+    );
+    CREATE INDEX tags_image ON tags(image_id);
+    CREATE TABLE holds (
+        holder TEXT NOT NULL,
+        kind   TEXT NOT NULL CHECK (kind IN ('image', 'layer', 'blob')),
+        target TEXT NOT NULL,
+        PRIMARY KEY (holder, kind, target)
+    );
+    CREATE INDEX holds_target ON holds(kind, target);",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Opens (creating) the database and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Connection> {
+    let mut conn =
+        Connection::open(path).map_err(StoreError::db(format!("opening {}", path.display())))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(StoreError::db("enabling WAL"))?;
+    // FULL: a committed transaction survives power loss, not only a crash.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(StoreError::db("setting synchronous"))?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(StoreError::db("enabling foreign keys"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(StoreError::db("setting busy timeout"))?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(StoreError::db("reading schema version"))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Invalid(format!(
+            "the metadata database has schema version {current}, newer than this berth ({SCHEMA_VERSION}); upgrade berth"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn
+            .transaction()
+            .map_err(StoreError::db("starting migration"))?;
+        tx.execute_batch(sql)
+            .map_err(StoreError::db(format!("migration {}", i + 1)))?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(StoreError::db("recording schema version"))?;
+        tx.commit()
+            .map_err(StoreError::db(format!("committing migration {}", i + 1)))?;
+    }
+    Ok(())
+}
+
+/// A layer row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRow {
+    pub chain_id: String,
+    pub diff_id: String,
+    pub parent: Option<String>,
+    pub size: u64,
+    pub blob: String,
+    pub blob_size: u64,
+    pub media_type: String,
+    pub refs: u64,
+}
+
+/// Reads a layer row.
+pub fn layer(conn: &Connection, chain_id: &str) -> Result<Option<LayerRow>> {
+    conn.query_row(
+        "SELECT chain_id, diff_id, parent, size, blob, blob_size, media_type, refs FROM layers WHERE chain_id = ?1",
+        [chain_id],
+        |r| {
+            Ok(LayerRow {
+                chain_id: r.get(0)?,
+                diff_id: r.get(1)?,
+                parent: r.get(2)?,
+                size: r.get(3)?,
+                blob: r.get(4)?,
+                blob_size: r.get(5)?,
+                media_type: r.get(6)?,
+                refs: r.get(7)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(StoreError::db(format!("reading layer {chain_id}")))
+}
+
+/// Inserts a layer row unless present.
+pub fn insert_layer(tx: &Transaction<'_>, l: &LayerRow) -> Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, size, blob, blob_size, media_type, refs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+        rusqlite::params![l.chain_id, l.diff_id, l.parent, l.size, l.blob, l.blob_size, l.media_type],
+    )
+    .map_err(StoreError::db(format!("recording layer {}", l.chain_id)))?;
+    Ok(())
+}
+
+/// The layer chain of an image, bottom first.
+pub fn image_chain(conn: &Connection, image_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY idx")
+        .map_err(StoreError::db("preparing layer query"))?;
+    let rows = stmt
+        .query_map([image_id], |r| r.get(0))
+        .map_err(StoreError::db(format!("reading layers of {image_id}")))?;
+    rows.collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(StoreError::db(format!("reading layers of {image_id}")))
+}
+
+/// Tags pointing at an image, sorted.
+pub fn image_tags(conn: &Connection, image_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")
+        .map_err(StoreError::db("preparing tag query"))?;
+    let rows = stmt
+        .query_map([image_id], |r| r.get(0))
+        .map_err(StoreError::db(format!("reading tags of {image_id}")))?;
+    rows.collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(StoreError::db(format!("reading tags of {image_id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_once_and_record_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let conn = open(&path).unwrap();
+        let v: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(conn);
+        open(&path).unwrap(); // re-open: nothing to migrate, no error
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let conn = open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let err = open(&path).unwrap_err().to_string();
+        assert!(err.contains("newer than this berth"), "{err}");
+    }
+}

@@ -1,0 +1,323 @@
+//! Loading image archives (`docker load`): every blob is stored verified,
+//! every layer not yet present is unpacked (in parallel), then one
+//! transaction records images, layers and tags. Any failure removes what
+//! this load created: the store is as before.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Mutex;
+
+use berth_image::archive::{read_archive, ArchiveImage, BlobSink, MAX_DOCUMENT};
+use berth_image::chain::chain_ids;
+use berth_image::config::ImageConfig;
+use berth_image::media::{self, Compression};
+use berth_image::{Digest, ImageError};
+use rusqlite::Transaction;
+
+use crate::blobs::BlobStore;
+use crate::db::{self, LayerRow};
+use crate::error::{Result, StoreError};
+use crate::store::Store;
+
+/// An image a load or import recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The image ID (config digest).
+    pub id: Digest,
+    /// The references now pointing at it.
+    pub tags: Vec<String>,
+}
+
+/// A layer to record: its row and, when it is new, that it was unpacked
+/// by this operation.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedLayer {
+    pub row: LayerRow,
+    pub blob: Digest,
+    pub new: bool,
+}
+
+/// An image ready to be recorded.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedImage {
+    pub id: Digest,
+    pub created: Option<String>,
+    pub layers: Vec<PlannedLayer>,
+    pub tags: Vec<String>,
+}
+
+/// What an operation created, to undo on failure.
+#[derive(Debug, Default)]
+pub(crate) struct Created {
+    pub blobs: Vec<Digest>,
+    pub layers: Vec<Digest>,
+}
+
+/// The store as an archive reader's sink, remembering the blobs it was
+/// given (those that existed before are filtered out afterwards).
+struct Sink<'a> {
+    blobs: &'a BlobStore,
+    created: &'a mut Vec<Digest>,
+}
+
+impl BlobSink for Sink<'_> {
+    fn put(
+        &mut self,
+        what: &str,
+        content: &mut dyn Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64), ImageError> {
+        let (digest, size) = self.blobs.put(what, content, expected, None)?;
+        self.created.push(digest.clone());
+        Ok((digest, size))
+    }
+
+    fn get(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, ImageError> {
+        Ok(self.blobs.read(digest, limit)?)
+    }
+}
+
+impl Store {
+    /// Loads a `docker save` or OCI layout archive.
+    pub fn load(&self, input: impl Read) -> Result<Vec<Loaded>> {
+        let conn = self.conn();
+        let mut created = Created::default();
+        let before: HashSet<Digest> = self.blobs.list()?.into_iter().map(|(d, ..)| d).collect();
+        let result = (|| {
+            let mut sink = Sink {
+                blobs: &self.blobs,
+                created: &mut created.blobs,
+            };
+            let images = read_archive(input, &mut sink)?;
+            let planned = images
+                .iter()
+                .map(|img| self.plan(&conn, img))
+                .collect::<Result<Vec<_>>>()?;
+            let sizes = self.unpack_new(&planned, &mut created.layers)?;
+            self.record(&conn, &planned, &sizes)
+        })();
+        created.blobs.retain(|d| !before.contains(d));
+        drop(conn);
+        self.undo_on_error(result, &created)
+    }
+
+    /// Removes what a failed operation created; passes the result on.
+    pub(crate) fn undo_on_error<T>(&self, result: Result<T>, created: &Created) -> Result<T> {
+        if result.is_err() {
+            for chain in &created.layers {
+                if let Err(e) = self.layers.remove(chain) {
+                    tracing::warn!(layer = %chain, error = %e, "cleaning up after a failed load");
+                }
+            }
+            for d in &created.blobs {
+                if let Err(e) = self.blobs.remove(d) {
+                    tracing::warn!(blob = %d, error = %e, "cleaning up after a failed load");
+                }
+            }
+        }
+        result
+    }
+
+    /// Checks an archive image against its config and decides which layers
+    /// need unpacking.
+    fn plan(&self, conn: &rusqlite::Connection, img: &ArchiveImage) -> Result<PlannedImage> {
+        let what = format!("config {}", img.config);
+        let config = ImageConfig::parse(&self.blobs.read(&img.config, MAX_DOCUMENT)?, &what)?;
+        let chains = chain_ids(&config.rootfs.diff_ids);
+        let mut layers = Vec::with_capacity(chains.len());
+        for (i, (chain, blob)) in chains.iter().zip(&img.layers).enumerate() {
+            let diff_id = &config.rootfs.diff_ids[i];
+            if let Some(row) = db::layer(conn, &chain.to_string())? {
+                let blob = row.blob.parse()?;
+                layers.push(PlannedLayer {
+                    row,
+                    blob,
+                    new: false,
+                });
+                continue;
+            }
+            let media_type = self.layer_media_type(&blob.digest)?;
+            let row = LayerRow {
+                chain_id: chain.to_string(),
+                diff_id: diff_id.to_string(),
+                parent: i.checked_sub(1).map(|p| chains[p].to_string()),
+                size: 0,
+                blob: blob.digest.to_string(),
+                blob_size: blob.size,
+                media_type,
+                refs: 0,
+            };
+            layers.push(PlannedLayer {
+                row,
+                blob: blob.digest.clone(),
+                new: true,
+            });
+        }
+        Ok(PlannedImage {
+            id: img.config.clone(),
+            created: config.created,
+            layers,
+            tags: img.tags.clone(),
+        })
+    }
+
+    /// The OCI media type a stored layer blob really has, by its magic.
+    pub(crate) fn layer_media_type(&self, blob: &Digest) -> Result<String> {
+        let file = self.blobs.open_blob(blob)?;
+        let mut r = BufReader::with_capacity(16, file);
+        let head = r
+            .fill_buf()
+            .map_err(|e| StoreError::io("reading blob", self.blobs.path(blob), e))?;
+        Ok(match media::sniff_compression(head) {
+            Compression::None => media::OCI_LAYER,
+            Compression::Gzip => media::OCI_LAYER_GZIP,
+            Compression::Zstd => media::OCI_LAYER_ZSTD,
+        }
+        .to_owned())
+    }
+
+    /// Unpacks the new layers of all planned images, `parallelism` at a
+    /// time; returns their unpacked sizes by ChainID.
+    pub(crate) fn unpack_new(
+        &self,
+        planned: &[PlannedImage],
+        created: &mut Vec<Digest>,
+    ) -> Result<BTreeMap<String, u64>> {
+        let mut jobs: BTreeMap<String, (Digest, Digest, Digest)> = BTreeMap::new();
+        for l in planned.iter().flat_map(|p| &p.layers).filter(|l| l.new) {
+            let chain: Digest = l.row.chain_id.parse()?;
+            let diff: Digest = l.row.diff_id.parse()?;
+            jobs.entry(l.row.chain_id.clone())
+                .or_insert((chain, diff, l.blob.clone()));
+        }
+        let queue = Mutex::new(jobs.into_values().collect::<Vec<_>>());
+        let results = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..self.opts.parallelism {
+                s.spawn(|| loop {
+                    let job = queue
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .pop();
+                    let Some((chain, diff, blob)) = job else {
+                        break;
+                    };
+                    let r = self.unpack_one(&chain, &diff, &blob);
+                    results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((chain, r));
+                });
+            }
+        });
+        let mut first_err = None;
+        let mut sizes = BTreeMap::new();
+        for (chain, r) in results
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            match r {
+                Ok(Some(size)) => {
+                    created.push(chain.clone());
+                    sizes.insert(chain.to_string(), size);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        Ok(sizes)
+    }
+
+    fn unpack_one(&self, chain: &Digest, diff: &Digest, blob: &Digest) -> Result<Option<u64>> {
+        let file = self.blobs.open_blob(blob)?;
+        let mut verified = crate::verify::VerifyingReader::new(file, blob.clone());
+        let unpacked = self.layers.create(chain, diff, &mut verified)?;
+        // A corrupt blob can still decompress to the right tar (garbage
+        // after the end): it is never used, whatever it unpacked to.
+        if let Err(e) = verified.finish() {
+            if unpacked.is_some() {
+                self.layers.remove(chain)?;
+            }
+            return Err(e);
+        }
+        Ok(unpacked.map(|u| u.size))
+    }
+
+    /// One transaction: layers, images, their layer lists and reference
+    /// counts, tags.
+    pub(crate) fn record(
+        &self,
+        conn: &rusqlite::Connection,
+        planned: &[PlannedImage],
+        sizes: &BTreeMap<String, u64>,
+    ) -> Result<Vec<Loaded>> {
+        let tx = conn
+            .unchecked_transaction()
+            .map_err(StoreError::db("starting a load"))?;
+        let mut out = Vec::new();
+        for img in planned {
+            record_image(&tx, img, sizes)?;
+            out.push(Loaded {
+                id: img.id.clone(),
+                tags: img.tags.clone(),
+            });
+        }
+        tx.commit().map_err(StoreError::db("committing a load"))?;
+        Ok(out)
+    }
+}
+
+fn record_image(
+    tx: &Transaction<'_>,
+    img: &PlannedImage,
+    sizes: &BTreeMap<String, u64>,
+) -> Result<()> {
+    let id = img.id.to_string();
+    let mut total = 0;
+    for l in &img.layers {
+        let mut row = l.row.clone();
+        if let Some(s) = sizes.get(&row.chain_id) {
+            row.size = *s;
+        }
+        total += row.size;
+        db::insert_layer(tx, &row)?;
+    }
+    let now = chrono::Utc::now().timestamp();
+    let inserted = tx
+        .execute(
+            "INSERT OR IGNORE INTO images (id, created, size, added_at) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![id, img.created, total, now],
+        )
+        .map_err(StoreError::db(format!("recording image {id}")))?;
+    if inserted == 1 {
+        for (i, l) in img.layers.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO image_layers (image_id, idx, chain_id) VALUES (?1, ?2, ?3)",
+                rusqlite::params![id, i, l.row.chain_id],
+            )
+            .map_err(StoreError::db(format!("recording layers of {id}")))?;
+            tx.execute(
+                "UPDATE layers SET refs = refs + 1 WHERE chain_id = ?1",
+                [&l.row.chain_id],
+            )
+            .map_err(StoreError::db(format!(
+                "counting references to {}",
+                l.row.chain_id
+            )))?;
+        }
+    }
+    for tag in &img.tags {
+        tx.execute(
+            "INSERT INTO tags (name, image_id, added_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, added_at = excluded.added_at",
+            rusqlite::params![tag, id, now],
+        )
+        .map_err(StoreError::db(format!("tagging {id} as {tag}")))?;
+    }
+    Ok(())
+}

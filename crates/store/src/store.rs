@@ -1,0 +1,211 @@
+//! The image store: one root directory, owned by one process at a time
+//! (an exclusive `flock` on `store.lock`), with its blobs, layers and
+//! metadata database. Operations that change it run one at a time under
+//! the database lock, which also makes garbage collection safe against a
+//! concurrent writer.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use berth_image::{Digest, Reference};
+use nix::fcntl::{Flock, FlockArg};
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::blobs::BlobStore;
+use crate::db;
+use crate::error::{Result, StoreError};
+use crate::layers::LayerStore;
+use crate::unpack::UnpackOptions;
+
+/// Tunables of a store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Limits applied to every layer unpacked.
+    pub unpack: UnpackOptions,
+    /// Layers unpacked at once.
+    pub parallelism: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self {
+            unpack: UnpackOptions::default(),
+            parallelism: cores.clamp(2, 8),
+        }
+    }
+}
+
+/// An open image store.
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) root: PathBuf,
+    pub(crate) blobs: BlobStore,
+    pub(crate) layers: LayerStore,
+    pub(crate) opts: StoreOptions,
+    db: Mutex<Connection>,
+    _lock: Flock<File>,
+}
+
+impl Store {
+    /// Opens (creating) the store at `root` and repairs work a crash
+    /// interrupted: temp blobs and layers, and layers no record names.
+    pub fn open(root: &Path, opts: StoreOptions) -> Result<Self> {
+        fs::create_dir_all(root).map_err(|e| StoreError::io("creating", root, e))?;
+        let lock = lock_root(root)?;
+        let conn = db::open(&root.join("berth.db"))?;
+        let store = Self {
+            root: root.to_owned(),
+            blobs: BlobStore::open(root)?,
+            layers: LayerStore::open(root, opts.unpack)?,
+            opts,
+            db: Mutex::new(conn),
+            _lock: lock,
+        };
+        store.remove_unrecorded_layers()?;
+        Ok(store)
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// The layer directories.
+    pub fn layers(&self) -> &LayerStore {
+        &self.layers
+    }
+
+    /// The database, locked for one operation.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic mid-operation rolled its transaction back: the data is fine.
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A layer unpacked before a crash, never recorded, is removed.
+    fn remove_unrecorded_layers(&self) -> Result<()> {
+        let conn = self.conn();
+        for chain in self.layers.list()? {
+            if db::layer(&conn, &chain.to_string())?.is_none() {
+                tracing::info!(layer = %chain, "removing a layer no image records (interrupted work)");
+                self.layers.remove(&chain)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The image ID a name means, as Docker resolves it: a full ID
+    /// (`sha256:<hex>` or 64 hex), a reference (`busybox` →
+    /// `docker.io/library/busybox:latest`), or an unambiguous ID prefix.
+    pub fn resolve(&self, name: &str) -> Result<Digest> {
+        resolve(&self.conn(), name)
+    }
+
+    /// The layer stack of an image, bottom first, as ChainIDs: what a
+    /// container's root is mounted from.
+    pub fn chain(&self, image: &Digest) -> Result<Vec<Digest>> {
+        let ids = db::image_chain(&self.conn(), &image.to_string())?;
+        ids.iter()
+            .map(|c| c.parse().map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Records that `holder` (a container, a build-cache entry) uses an
+    /// image: it cannot be removed without force and is never collected.
+    pub fn hold(&self, holder: &str, image: &Digest) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO holds (holder, kind, target) VALUES (?1, 'image', ?2)",
+                [holder, &image.to_string()],
+            )
+            .map_err(StoreError::db(format!(
+                "recording that {holder} uses {image}"
+            )))?;
+        Ok(())
+    }
+
+    /// Drops every hold of `holder`.
+    pub fn release(&self, holder: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM holds WHERE holder = ?1", [holder])
+            .map_err(StoreError::db(format!("releasing holds of {holder}")))?;
+        Ok(())
+    }
+}
+
+fn lock_root(root: &Path) -> Result<Flock<File>> {
+    let path = root.join("store.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io("opening", &path, e))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        StoreError::Conflict(format!(
+            "the store at {} is in use by another berth process ({errno}); stop it or use another root",
+            root.display()
+        ))
+    })
+}
+
+pub(crate) fn resolve(conn: &Connection, name: &str) -> Result<Digest> {
+    let not_found = || StoreError::ImageNotFound(name.to_owned());
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    let is_hex = !hex.is_empty()
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if is_hex && hex.len() == 64 {
+        return image_exists(conn, &format!("sha256:{hex}"))?.ok_or_else(not_found);
+    }
+    if let Ok(r) = name.parse::<Reference>() {
+        let full = r.with_default_tag().to_string();
+        let id: Option<String> = conn
+            .query_row("SELECT image_id FROM tags WHERE name = ?1", [&full], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(StoreError::db(format!("looking up {full}")))?;
+        if let Some(id) = id {
+            return id.parse().map_err(StoreError::from);
+        }
+    }
+    if !is_hex {
+        return Err(not_found());
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT id FROM images WHERE id >= ?1 AND id < ?2 LIMIT 2")
+        .map_err(StoreError::db("preparing ID lookup"))?;
+    let lo = format!("sha256:{hex}");
+    let hi = format!("sha256:{hex}g"); // 'g' sorts after every hex digit
+    let ids: Vec<String> = stmt
+        .query_map([&lo, &hi], |r| r.get(0))
+        .and_then(Iterator::collect)
+        .map_err(StoreError::db(format!("looking up ID prefix {hex}")))?;
+    match ids.as_slice() {
+        [one] => one.parse().map_err(StoreError::from),
+        [] => Err(not_found()),
+        _ => Err(StoreError::Conflict(format!(
+            "image ID prefix {name} is ambiguous: give more characters"
+        ))),
+    }
+}
+
+fn image_exists(conn: &Connection, id: &str) -> Result<Option<Digest>> {
+    let found: Option<String> = conn
+        .query_row("SELECT id FROM images WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(StoreError::db(format!("looking up {id}")))?;
+    found
+        .map(|s| s.parse().map_err(StoreError::from))
+        .transpose()
+}
