@@ -26,6 +26,10 @@ pub enum ImageError {
     #[error("unsupported media type {media_type:?} in {what}")]
     UnsupportedMediaType { media_type: String, what: String },
 
+    /// A `--change` instruction is not one that only edits the config.
+    #[error("invalid change {change:?}: {reason}")]
+    InvalidChange { change: String, reason: String },
+
     /// An archive lacks a file or blob its index names, or is otherwise not
     /// an image archive.
     #[error("invalid image archive: {0}")]

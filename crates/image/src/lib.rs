@@ -9,11 +9,13 @@
 //! - [`manifest`]: descriptors, image manifests and indexes (OCI) and Docker
 //!   schema 2 manifests and manifest lists.
 //! - [`config`]: the image configuration, with Docker's extra fields.
+//! - [`change`]: `--change` edits of a config (import, commit).
 //! - [`chain`]: DiffIDs and ChainIDs of a layer stack.
 //! - [`archive`]: `docker save` archives and OCI image layouts.
 
 pub mod archive;
 pub mod chain;
+pub mod change;
 pub mod config;
 pub mod digest;
 pub mod manifest;

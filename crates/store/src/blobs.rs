@@ -89,10 +89,7 @@ impl BlobStore {
             }
         }
         let alg = expected.map_or(Algorithm::Sha256, Digest::algorithm);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .tempfile_in(&self.ingest)
-            .map_err(|e| StoreError::io("creating a temp file in", &self.ingest, e))?;
+        let mut tmp = self.temp()?;
         let mut writer = HashingWriter::new(tmp.as_file_mut(), alg);
         io::copy(content, &mut writer)
             .map_err(|e| StoreError::io("reading content for", what, e))?;
@@ -109,7 +106,18 @@ impl BlobStore {
         Ok(d)
     }
 
-    fn commit(&self, tmp: tempfile::NamedTempFile, digest: &Digest) -> Result<()> {
+    /// A temp file in the store for content written by the caller, to be
+    /// moved in with [`BlobStore::commit`] once its digest is known.
+    pub fn temp(&self) -> Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.ingest)
+            .map_err(|e| StoreError::io("creating a temp file in", &self.ingest, e))
+    }
+
+    /// Syncs a temp file and renames it into place as `digest`; the caller
+    /// hashed what it wrote.
+    pub fn commit(&self, tmp: tempfile::NamedTempFile, digest: &Digest) -> Result<()> {
         let dest = self.path(digest);
         tmp.as_file()
             .sync_all()

@@ -94,14 +94,15 @@ impl<W: Write> DiffWriter<'_, W> {
                     Mode::empty(),
                 )
                 .map_err(|e| self.err(path, e))?;
-                let xattrs = xattrs(&sub).map_err(|e| self.err(path, e))?;
+                let mut xattrs = xattrs(&sub).map_err(|e| self.err(path, e))?;
                 let opaque = xattrs.iter().any(|(k, v)| k == OPAQUE_XATTR && v == b"y");
+                // The marker entry carries opacity; the xattr itself is
+                // overlay's and must not reach another extractor.
+                xattrs.retain(|(k, _)| k != OPAQUE_XATTR);
                 h.set_entry_type(tar::EntryType::Directory);
                 self.append(&mut h, &format!("{path}/"), &xattrs, io::empty())?;
                 if opaque {
-                    let mut wh = tar::Header::new_gnu();
-                    wh.set_entry_type(tar::EntryType::Regular);
-                    wh.set_mode(0o644);
+                    let mut wh = marker(h.mtime().unwrap_or(0));
                     self.append(
                         &mut wh,
                         &format!("{path}/{WHITEOUT_OPAQUE}"),
@@ -118,10 +119,7 @@ impl<W: Write> DiffWriter<'_, W> {
                 } else {
                     format!("{parent}/{WHITEOUT_PREFIX}{hidden}")
                 };
-                let mut wh = tar::Header::new_gnu();
-                wh.set_entry_type(tar::EntryType::Regular);
-                wh.set_mode(0o644);
-                wh.set_mtime(h.mtime().unwrap_or(0));
+                let mut wh = marker(h.mtime().unwrap_or(0));
                 self.append(&mut wh, &wh_path, &[], io::empty())
             }
             FileType::RegularFile => self.file(dir, name, path, &st, h),
@@ -242,6 +240,19 @@ fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     out.extend_from_slice(value);
     out.push(b'\n');
     out
+}
+
+/// The header of an empty whiteout or opaque marker. Every numeric
+/// field is set: a fresh header holds NULs, which readers refuse.
+fn marker(mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_size(0);
+    h
 }
 
 fn header(st: &rfs::Stat) -> tar::Header {

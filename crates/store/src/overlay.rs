@@ -7,6 +7,12 @@
 //! process: the mount runs on a short-lived thread that first unshares its
 //! filesystem context (`unshare(CLONE_FS)`), so its `chdir` moves no one
 //! else.
+//!
+//! A writable stack pins `redirect_dir=off` and `metacopy=off`, whatever
+//! the kernel's defaults: a renamed lower directory or a metadata-only
+//! copy-up would otherwise leave an upper dir that points into its lowers
+//! (empty directories with a redirect, files without data), which
+//! [`crate::diff`] cannot turn into a layer.
 
 use std::path::Path;
 
@@ -27,7 +33,7 @@ pub(crate) fn mount(
 ) -> Result<()> {
     let options = match upper {
         Some((up, work)) => format!(
-            "lowerdir={lowerdir},upperdir={},workdir={},index=off",
+            "lowerdir={lowerdir},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
             up.display(),
             work.display()
         ),
@@ -78,7 +84,12 @@ fn bind_readonly(layers: &Path, lowerdir: &str, target: &Path) -> Result<()> {
     )
     .map_err(io)?;
     let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    nix::mount::mount(None::<&str>, target, None::<&str>, ro, None::<&str>).map_err(io)
+    if let Err(e) = nix::mount::mount(None::<&str>, target, None::<&str>, ro, None::<&str>) {
+        // Never leave a writable view of a layer behind.
+        let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+        return Err(io(e));
+    }
+    Ok(())
 }
 
 /// Unmounts a stack mounted by [`mount`] (lazily: a process still inside

@@ -10,7 +10,7 @@
 //! archives put `manifest.json` anywhere, often last, so nothing is buffered
 //! but those documents.
 
-mod read;
+pub mod read;
 mod write;
 
 pub use read::read_archive;
@@ -88,5 +88,42 @@ pub fn write_archive(
     match format {
         Format::Docker => write_docker_archive(out, images, configs, source),
         Format::Oci => write_oci_archive(out, images, configs, source),
+    }
+}
+
+/// Yields exactly `remaining` bytes or fails with `short`: a short blob must
+/// not turn into a silently corrupt archive, and a truncated archive entry
+/// must not pass for a whole one.
+pub(crate) struct Exact<R> {
+    inner: R,
+    remaining: u64,
+    short: &'static str,
+}
+
+impl<R: Read> Exact<R> {
+    pub(crate) fn new(inner: R, size: u64, short: &'static str) -> Self {
+        Self {
+            inner,
+            remaining: size,
+            short,
+        }
+    }
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let want = usize::try_from(self.remaining).map_or(buf.len(), |r| r.min(buf.len()));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                self.short,
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 
 use serde::Deserialize;
 
-use super::{ArchiveImage, BlobSink, LayerBlob, MAX_DOCUMENT};
+use super::{ArchiveImage, BlobSink, Exact, LayerBlob, MAX_DOCUMENT};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
@@ -78,7 +78,9 @@ fn scan(input: impl Read, sink: &mut dyn BlobSink) -> Result<Scan> {
             let target = link_target(&entry, &path, kind.is_symlink())?;
             out.links.insert(path, target);
         } else if kind.is_file() {
-            scan_file(&mut out, &mut entry, path, sink)?;
+            let size = entry.size();
+            let mut exact = Exact::new(&mut entry, size, "the archive is truncated");
+            scan_file(&mut out, &mut exact, path, sink)?;
         }
     }
     Ok(out)

@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 
 use serde_json::json;
 
-use super::{ArchiveImage, BlobSource, LayerBlob};
+use super::{ArchiveImage, BlobSource, Exact, LayerBlob};
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::manifest::{Descriptor, Manifest};
@@ -224,10 +224,8 @@ impl<W: Write> Writer<W> {
         if self.written.contains(&path) {
             return Ok(());
         }
-        let reader = Exact {
-            inner: source.open(&l.digest)?,
-            remaining: l.size,
-        };
+        let short = "blob shorter than its recorded size";
+        let reader = Exact::new(source.open(&l.digest)?, l.size, short);
         let mut h = Self::header(tar::EntryType::Regular, 0o644, l.size);
         self.append(&mut h, &path, reader)
     }
@@ -270,29 +268,4 @@ fn index_entries(desc: &Descriptor, tags: &[String]) -> Vec<Descriptor> {
             d
         })
         .collect()
-}
-
-/// Yields exactly `remaining` bytes or fails: a short blob must not turn
-/// into a silently corrupt archive.
-struct Exact<R> {
-    inner: R,
-    remaining: u64,
-}
-
-impl<R: Read> Read for Exact<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 {
-            return Ok(0);
-        }
-        let want = usize::try_from(self.remaining).map_or(buf.len(), |r| r.min(buf.len()));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "blob shorter than its recorded size",
-            ));
-        }
-        self.remaining -= n as u64;
-        Ok(n)
-    }
 }

@@ -1,0 +1,149 @@
+//! `docker import`: a root filesystem tarball (plain, gzip or zstd) becomes
+//! a one-layer image. The layer is stored gzip-compressed (berth's default
+//! on write), its DiffID computed from the same pass; config edits come as
+//! `--change` instructions.
+
+use std::io::{self, Read};
+
+use berth_image::archive::read::host_arch;
+use berth_image::change::apply_change;
+use berth_image::config::{ContainerConfig, History, ImageConfig, RootFs};
+use berth_image::{media, Algorithm, Digest, Reference};
+
+use crate::blobs::HashingWriter;
+use crate::db::LayerRow;
+use crate::error::{Result, StoreError};
+use crate::layers::decompress;
+use crate::load::{Created, Loaded, PlannedImage, PlannedLayer};
+use crate::store::Store;
+
+/// What `import` needs besides the tarball.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `--change` instructions.
+    pub changes: Vec<String>,
+    /// The reference to tag the image with.
+    pub reference: Option<String>,
+    /// The history comment (`-m`); Docker's default names the source.
+    pub message: Option<String>,
+}
+
+/// Hashes what is read through it (the DiffID of the uncompressed tar).
+struct Tee<R> {
+    inner: R,
+    hasher: berth_image::Hasher,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Store {
+    /// Imports a root filesystem tarball as a new image.
+    pub fn import(&self, input: impl Read, opts: &ImportOptions) -> Result<Loaded> {
+        let tag = opts
+            .reference
+            .as_deref()
+            .map(|r| Ok::<_, StoreError>(r.parse::<Reference>()?.with_default_tag().to_string()))
+            .transpose()?;
+        let mut container = ContainerConfig::default();
+        for c in &opts.changes {
+            apply_change(&mut container, c)?;
+        }
+        let conn = self.conn();
+        let mut created = Created::default();
+        let result = (|| {
+            let (blob, blob_size, diff_id) = self.store_gzip_layer(input, &mut created)?;
+            let config = import_config(container, &diff_id, opts.message.as_deref());
+            let config_bytes = config.to_bytes();
+            let id = self.blobs.put_bytes(&config_bytes)?;
+            created.blobs.push(id.clone());
+            let row = LayerRow {
+                chain_id: diff_id.to_string(),
+                diff_id: diff_id.to_string(),
+                parent: None,
+                size: 0,
+                blob: blob.to_string(),
+                blob_size,
+                media_type: media::OCI_LAYER_GZIP.to_owned(),
+                refs: 0,
+            };
+            let new = crate::db::layer(&conn, &row.chain_id)?.is_none();
+            let layer = PlannedLayer { row, blob, new };
+            let planned = vec![PlannedImage {
+                id,
+                created: config.created,
+                layers: vec![layer],
+                tags: tag.into_iter().collect(),
+            }];
+            let sizes = self.unpack_new(&planned, &mut created.layers)?;
+            self.record(&conn, &planned, &sizes)
+        })();
+        drop(conn);
+        let mut loaded = self.undo_on_error(result, &created)?;
+        loaded
+            .pop()
+            .ok_or_else(|| StoreError::Invalid("import recorded no image".to_owned()))
+    }
+
+    /// Streams the tarball, decompressed, through a DiffID hasher into a
+    /// gzip blob.
+    fn store_gzip_layer(
+        &self,
+        input: impl Read,
+        created: &mut Created,
+    ) -> Result<(Digest, u64, Digest)> {
+        let reader =
+            decompress(input).map_err(|e| StoreError::io("reading", "import tarball", e))?;
+        let mut tee = Tee {
+            inner: reader,
+            hasher: Algorithm::Sha256.hasher(),
+        };
+        let mut tmp = self.blobs.temp()?;
+        let hashed = HashingWriter::new(tmp.as_file_mut(), Algorithm::Sha256);
+        // Level 1: layers are written often (import, commit, every build
+        // step) and read once; speed beats the last few percent of size.
+        let mut gz = flate2::write::GzEncoder::new(hashed, flate2::Compression::fast());
+        io::copy(&mut tee, &mut gz)
+            .map_err(|e| StoreError::io("compressing", "import tarball", e))?;
+        let hashed = gz
+            .finish()
+            .map_err(|e| StoreError::io("compressing", "import tarball", e))?;
+        let (blob, size) = hashed.finish();
+        let diff_id = tee.hasher.finish();
+        if !self.blobs.contains(&blob) {
+            self.blobs.commit(tmp, &blob)?;
+            created.blobs.push(blob.clone());
+        }
+        Ok((blob, size, diff_id))
+    }
+}
+
+fn import_config(
+    container: ContainerConfig,
+    diff_id: &Digest,
+    message: Option<&str>,
+) -> ImageConfig {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    ImageConfig {
+        created: Some(now.clone()),
+        architecture: host_arch().to_owned(),
+        os: "linux".to_owned(),
+        config: Some(container),
+        rootfs: RootFs {
+            kind: "layers".to_owned(),
+            diff_ids: vec![diff_id.clone()],
+        },
+        history: vec![History {
+            created: Some(now),
+            created_by: None,
+            comment: Some(message.unwrap_or("Imported from -").to_owned()),
+            ..History::default()
+        }],
+        ..ImageConfig::default()
+    }
+}
