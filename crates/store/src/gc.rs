@@ -36,6 +36,7 @@ impl Store {
     /// Removes blobs and layers nothing references.
     pub fn gc(&self) -> Result<GcReport> {
         let conn = self.conn();
+        drop_unreferenced_layer_rows(&conn)?;
         let (blobs, layers) = mark(&conn)?;
         let mut report = GcReport::default();
         for chain in self.layers.list()? {
@@ -77,6 +78,25 @@ impl Store {
         }
         report.problems.sort();
         Ok(report)
+    }
+}
+
+/// Layer records no image counts and nothing holds (left by a forced
+/// removal or a released hold) go, leaves first: a parent row stays while a
+/// child names it.
+fn drop_unreferenced_layer_rows(conn: &Connection) -> Result<()> {
+    loop {
+        let n = conn
+            .execute(
+                "DELETE FROM layers WHERE refs = 0
+                   AND chain_id NOT IN (SELECT target FROM holds WHERE kind = 'layer')
+                   AND chain_id NOT IN (SELECT parent FROM layers WHERE parent IS NOT NULL)",
+                [],
+            )
+            .map_err(StoreError::db("removing unreferenced layer records"))?;
+        if n == 0 {
+            return Ok(());
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod blobs;
 pub mod db;
 pub mod diff;
 pub mod error;
+pub mod export;
 pub mod fsroot;
 pub mod gc;
 pub mod import;

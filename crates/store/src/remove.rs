@@ -49,6 +49,23 @@ impl Store {
         Ok(full)
     }
 
+    /// Removes one reference (`docker image untag` semantics: the image
+    /// stays, dangling when this was its last tag).
+    pub fn untag(&self, reference: &str) -> Result<String> {
+        let full = reference
+            .parse::<Reference>()?
+            .with_default_tag()
+            .to_string();
+        let n = self
+            .conn()
+            .execute("DELETE FROM tags WHERE name = ?1", [&full])
+            .map_err(StoreError::db(format!("untagging {full}")))?;
+        if n == 0 {
+            return Err(StoreError::ImageNotFound(reference.to_owned()));
+        }
+        Ok(full)
+    }
+
     /// Removes an image by reference or ID, as `docker rmi` does: a
     /// reference to an image with other tags only untags it; an ID of an
     /// image with several tags needs `force`; an image a container holds is

@@ -206,3 +206,35 @@ fn skopeo_oci_archive_loads_and_berth_archives_read_back_in_skopeo_and_umoci() {
         assert_eq!(diff_ids(&other, "example.com/app:v1"), ids);
     }
 }
+
+#[test]
+fn export_writes_the_merged_root_filesystem() {
+    let img = UmociImage::build();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("docker.tar");
+    skopeo(
+        &format!("oci:{}:base", img.layout().display()),
+        &format!("docker-archive:{}:app:1", archive.display()),
+    );
+    let store = open_store(&tmp.path().join("store"));
+    store.load(fs::File::open(&archive).unwrap()).unwrap();
+    let rootfs = tmp.path().join("rootfs.tar");
+    store
+        .export("app:1", fs::File::create(&rootfs).unwrap())
+        .unwrap();
+    let out = tmp.path().join("out");
+    fs::create_dir(&out).unwrap();
+    run(Command::new("tar")
+        .arg("--xattrs")
+        .arg("-xpf")
+        .arg(&rootfs)
+        .arg("-C")
+        .arg(&out));
+    assert_eq!(common::tree(&out), img.rootfs_tree("base"));
+    assert!(
+        !fs::read_dir(store.root().join("ingest"))
+            .unwrap()
+            .any(|_| true),
+        "export view removed"
+    );
+}

@@ -451,3 +451,20 @@ fn a_second_process_cannot_open_the_same_store() {
         "{err}"
     );
 }
+
+#[test]
+fn untag_removes_one_reference_and_keeps_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let id = import(&s, &[("a", "1")], Some("one:1"), &[]);
+    assert_eq!(s.untag("one:1").unwrap(), "docker.io/library/one:1");
+    assert!(s.resolve("one:1").unwrap_err().is_not_found());
+    assert_eq!(s.resolve(id.hex()).unwrap(), id);
+    let err = s.untag("one:1").unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    let dangling = ListFilters {
+        dangling: Some(true),
+        ..ListFilters::default()
+    };
+    assert_eq!(s.list(&dangling).unwrap()[0].id, id);
+}
