@@ -56,8 +56,9 @@ impl UmociImage {
         fs::write(rootfs.join("etc/app/old.conf"), "old").unwrap();
         fs::write(rootfs.join("etc/gone"), "bye").unwrap();
         fs::hard_link(rootfs.join("etc/gone"), rootfs.join("etc/gone-too")).unwrap();
+        // --refresh-bundle: the next repack is a new layer on top of this one.
         run(Command::new("umoci")
-            .args(["repack", "--image", &image])
+            .args(["repack", "--refresh-bundle", "--image", &image])
             .arg(&bundle));
         // Second layer: a deletion (whiteout) and a replaced directory (opaque).
         fs::remove_file(rootfs.join("etc/gone")).unwrap();
@@ -125,6 +126,33 @@ fn skopeo_docker_archive_loads_with_the_same_layers_and_tree() {
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].tags, vec!["docker.io/library/busybox:latest"]);
     assert_eq!(store.resolve("busybox").unwrap(), loaded[0].id);
+    // The layers are the ones umoci made, digest for digest.
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--config",
+            &format!("oci:{}:base", img.layout().display()),
+        ])
+        .output()
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(theirs.len(), 2);
+    assert_eq!(diff_ids(&store, "busybox"), theirs);
+    // umoci's second layer deletes: berth holds that as overlay whiteouts.
+    let top = store
+        .layers()
+        .diff_dir(&store.chain(&loaded[0].id).unwrap()[1]);
+    let gone = fs::symlink_metadata(top.join("etc/gone")).unwrap();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_char_device(&gone.file_type()),
+        "etc/gone is a whiteout"
+    );
     let t = berth_tree(&store, "busybox");
     assert!(
         t.contains_key("etc/app/new.conf") && !t.contains_key("etc/app/old.conf"),

@@ -468,3 +468,93 @@ fn untag_removes_one_reference_and_keeps_the_image() {
     };
     assert_eq!(s.list(&dangling).unwrap()[0].id, id);
 }
+
+#[test]
+fn saving_images_that_share_a_layer_writes_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let files = [("shared", "the same layer in both images")];
+    import(&s, &files, Some("a"), &["CMD [\"a\"]"]);
+    import(&s, &files, Some("b"), &["CMD [\"b\"]"]);
+    let layer = s.chain(&s.resolve("a").unwrap()).unwrap()[0].clone();
+    for format in [Format::Docker, Format::Oci] {
+        let mut out = Vec::new();
+        s.save(&["a", "b"], format, &mut out).unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let mut blob_entries = 0;
+        let mut names = Vec::new();
+        for e in ar.entries().unwrap() {
+            let e = e.unwrap();
+            let p = e.path().unwrap().to_string_lossy().into_owned();
+            if p.starts_with("blobs/") && e.header().entry_type().is_file() {
+                blob_entries += 1;
+            }
+            names.push(p);
+        }
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(
+            unique.len(),
+            names.len(),
+            "an entry written twice: {names:?}"
+        );
+        // 1 shared layer + 2 configs + 2 manifests.
+        assert_eq!(blob_entries, 5, "{names:?}");
+        let other = Store::open(
+            &dir.path().join(format!("other-{format:?}")),
+            StoreOptions::default(),
+        )
+        .unwrap();
+        let loaded = other.load(&out[..]).unwrap();
+        assert_eq!(loaded.len(), 2);
+        assert_eq!(
+            other.chain(&other.resolve("b").unwrap()).unwrap(),
+            [layer.clone()]
+        );
+    }
+}
+
+#[test]
+fn gc_running_beside_a_loader_never_takes_what_the_load_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(store(dir.path()));
+    let mut archives = Vec::new();
+    for i in 0..6 {
+        let src = store(&dir.path().join(format!("src{i}")));
+        import(
+            &src,
+            &[("f", &format!("content {i}"))],
+            Some(&format!("img{i}")),
+            &[],
+        );
+        let mut out = Vec::new();
+        src.save(&[&format!("img{i}")], Format::Docker, &mut out)
+            .unwrap();
+        archives.push(out);
+    }
+    let gc = {
+        let s = s.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        (
+            std::thread::spawn(move || {
+                let mut runs = 0;
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    s.gc().unwrap();
+                    runs += 1;
+                }
+                runs
+            }),
+            stop,
+        )
+    };
+    for a in &archives {
+        s.load(&a[..]).unwrap();
+    }
+    gc.1.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(gc.0.join().unwrap() > 0);
+    assert!(s.fsck().unwrap().problems.is_empty());
+    for i in 0..6 {
+        let id = s.resolve(&format!("img{i}")).unwrap();
+        assert!(s.layers().contains(&s.chain(&id).unwrap()[0]));
+    }
+}
