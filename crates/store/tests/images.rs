@@ -508,7 +508,7 @@ fn saving_images_that_share_a_layer_writes_it_once() {
         assert_eq!(loaded.len(), 2);
         assert_eq!(
             other.chain(&other.resolve("b").unwrap()).unwrap(),
-            [layer.clone()]
+            std::slice::from_ref(&layer)
         );
     }
 }
