@@ -21,6 +21,9 @@ Reports the median wall time of each, throughput (archive MB / s) and the
 ratio berth / peer. Run as root:
 
     bench/image_store.py --runs 5 [--docker]
+
+berth is driven through `store_bench` (crates/store/examples), the store
+library's load/save without a daemon; the script builds it.
 """
 
 import argparse
@@ -167,8 +170,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--docker", action="store_true", help="also measure docker load/save (needs docker.io)")
     args = ap.parse_args()
-    if not os.path.exists(BENCH):
-        run(["cargo", "build", "--release", "-p", "berth-store", "--example", "store_bench"])
+    run(["cargo", "build", "--release", "-p", "berth-store", "--example", "store_bench"])
     tmp = tempfile.mkdtemp(prefix="berth-bench-store-", dir="/var/tmp")
     docker = None
     try:
@@ -189,31 +191,39 @@ def main():
         def record(work, who, seconds):
             results.setdefault(work, {}).setdefault(who, []).append(seconds)
 
+        # Outputs stay until the end: deleting tens of thousands of files
+        # between runs makes ext4's inode allocator slow for whoever creates
+        # files next ("recently deleted" inodes are skipped), which would
+        # favour whichever tool runs last. The order rotates run by run.
+        jobs = [
+            ("load-docker", "berth", lambda d: [[BENCH, d + "/berth1", "load", darchive]]),
+            ("load-docker", "skopeo+umoci", lambda d: [
+                ["skopeo", "--insecure-policy", "copy", "-q", "docker-archive:" + darchive, "oci:" + d + "/sk1:app"],
+                ["umoci", "unpack", "--image", d + "/sk1:app", d + "/bundle1"]]),
+            ("load-oci", "berth", lambda d: [[BENCH, d + "/berth2", "load", oarchive]]),
+            ("load-oci", "skopeo+umoci", lambda d: [
+                ["skopeo", "--insecure-policy", "copy", "-q", "oci-archive:" + oarchive, "oci:" + d + "/sk2:app"],
+                ["umoci", "unpack", "--image", d + "/sk2:app", d + "/bundle2"]]),
+        ]
+        saves = [
+            ("save", "berth", lambda d: [[BENCH, d + "/berth1", "save", "docker", d + "/saved.tar", "bench/app"]]),
+            ("save", "skopeo", lambda d: [["skopeo", "--insecure-policy", "copy", "-q", "oci:" + d + "/sk1:app",
+                                           "docker-archive:" + d + "/sk.tar:bench/app:latest"]]),
+        ]
+        if docker:
+            jobs.append(("load-docker", "docker", lambda d: [docker.cli("load", "-q", "-i", darchive)]))
+            saves.append(("save", "docker", lambda d: [docker.cli("save", "-o", d + "/dk.tar", "bench/app:latest")]))
         for i in range(args.runs):
             print(f"run {i + 1}/{args.runs}", file=sys.stderr)
             d = os.path.join(tmp, f"r{i}")
             os.makedirs(d)
-            # load-docker
-            record("load-docker", "berth", timed([[BENCH, d + "/berth1", "load", darchive]]))
-            record("load-docker", "skopeo+umoci", timed([
-                ["skopeo", "--insecure-policy", "copy", "-q", "docker-archive:" + darchive, "oci:" + d + "/sk1:app"],
-                ["umoci", "unpack", "--image", d + "/sk1:app", d + "/bundle1"]]))
-            if docker:
-                if i:
-                    run(docker.cli("rmi", "-f", "bench/app:latest"))
-                record("load-docker", "docker", timed([docker.cli("load", "-q", "-i", darchive)]))
-            # load-oci
-            record("load-oci", "berth", timed([[BENCH, d + "/berth2", "load", oarchive]]))
-            record("load-oci", "skopeo+umoci", timed([
-                ["skopeo", "--insecure-policy", "copy", "-q", "oci-archive:" + oarchive, "oci:" + d + "/sk2:app"],
-                ["umoci", "unpack", "--image", d + "/sk2:app", d + "/bundle2"]]))
-            # save
-            record("save", "berth", timed([[BENCH, d + "/berth1", "save", "docker", d + "/saved.tar", "bench/app"]]))
-            record("save", "skopeo", timed([
-                ["skopeo", "--insecure-policy", "copy", "-q", "oci:" + d + "/sk1:app", "docker-archive:" + d + "/sk.tar:bench/app:latest"]]))
-            if docker:
-                record("save", "docker", timed([docker.cli("save", "-o", d + "/dk.tar", "bench/app:latest")]))
-            shutil.rmtree(d)
+            if docker and i:
+                run(docker.cli("rmi", "-f", "bench/app:latest"))
+            for group in (jobs, saves):
+                k = i % len(group)
+                for work, who, cmds in group[k:] + group[:k]:
+                    run(["sync"])
+                    record(work, who, timed(cmds(d)))
         print(f"\nimage: 5 layers, {unpacked / 1e6:.0f} MB of layer tar; docker archive "
               f"{sizes['load-docker'] / 1e6:.0f} MB, OCI gzip archive {sizes['load-oci'] / 1e6:.0f} MB; "
               f"{args.runs} runs, medians\n")

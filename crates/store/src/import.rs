@@ -80,7 +80,8 @@ impl Store {
                 layers: vec![layer],
                 tags: tag.into_iter().collect(),
             }];
-            let sizes = self.unpack_new(&planned, &mut created.layers)?;
+            let fresh = created.blobs.iter().cloned().collect();
+            let sizes = self.unpack_new(&planned, &mut created.layers, &fresh)?;
             self.record(&conn, &planned, &sizes)
         })();
         drop(conn);
