@@ -1,6 +1,6 @@
-//! `berth`: the command line. For now it carries `berth runtime`, the
-//! runc-compatible OCI runtime; the Docker-like client commands arrive with
-//! the daemon.
+//! `berth`: the command line. `berth runtime` is the runc-compatible OCI
+//! runtime, `berth daemon` serves the Docker Engine API; the Docker-like
+//! client commands arrive next.
 //!
 //! Invoked as `berth-runtime` (a symlink), it is `berth runtime` directly, so
 //! containerd can name it as a runc-compatible `BinaryName`.
@@ -21,6 +21,9 @@ fn main() {
         // `berth runtime ARGS` is `berth-runtime ARGS`.
         argv.remove(0);
         berth_runtime::cli::main(argv)
+    } else if argv.get(1).is_some_and(|a| a == "daemon") {
+        argv.remove(0);
+        berth_daemon::main(argv)
     } else {
         eprintln!("{}", USAGE);
         2
@@ -28,5 +31,6 @@ fn main() {
     std::process::exit(code);
 }
 
-const USAGE: &str = "usage: berth runtime [OPTIONS] COMMAND\n\n\
-Commands:\n  runtime   the runc-compatible OCI runtime (berth runtime --help)";
+const USAGE: &str = "usage: berth COMMAND [OPTIONS]\n\n\
+Commands:\n  daemon    serve the Docker Engine API (berth daemon --help)\n  \
+runtime   the runc-compatible OCI runtime (berth runtime --help)";

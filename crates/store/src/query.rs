@@ -102,6 +102,16 @@ impl Store {
                         .iter()
                         .any(|p| matches_reference(p, &s.tags)));
             if keep {
+                let mut s = s;
+                if !filters.reference.is_empty() {
+                    // Docker shows only the references that matched.
+                    s.tags.retain(|t| {
+                        filters
+                            .reference
+                            .iter()
+                            .any(|p| matches_reference(p, std::slice::from_ref(t)))
+                    });
+                }
                 out.push(s);
             }
         }

@@ -1,0 +1,72 @@
+//! The one place where errors become HTTP statuses, by error kind, with
+//! Docker's body: `{"message": "..."}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_api_types::ErrorBody;
+use berth_engine::{EngineError, ErrorKind};
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError(pub EngineError);
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        Self(e)
+    }
+}
+
+impl ApiError {
+    /// A 400 with this message.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self(EngineError::invalid(message))
+    }
+}
+
+/// Docker's status for each kind of failure.
+pub fn status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = status(self.0.kind);
+        if code.is_server_error() {
+            tracing::error!(error = %self.0, "request failed");
+        } else {
+            tracing::debug!(error = %self.0, "request refused");
+        }
+        (
+            code,
+            Json(ErrorBody {
+                message: self.0.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// Routes nobody serves.
+pub async fn not_found() -> ApiError {
+    ApiError(EngineError::new(ErrorKind::NotFound, "page not found"))
+}
+
+/// Runs a synchronous backend call on a blocking thread.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError),
+        Err(e) => Err(ApiError(EngineError::new(
+            ErrorKind::Internal,
+            format!("the request's worker failed: {e}"),
+        ))),
+    }
+}

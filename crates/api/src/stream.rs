@@ -1,0 +1,41 @@
+//! Bridges between async HTTP bodies and the synchronous engine: a request
+//! body becomes a blocking `Read`, a blocking `Write` becomes a streamed
+//! response body. Both run the engine on a blocking thread.
+
+use std::io;
+
+use axum::body::Body;
+use futures_util::TryStreamExt;
+use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+
+/// A request body as a blocking reader (use it on a blocking thread).
+pub fn body_reader(body: Body) -> impl io::Read + Send + 'static {
+    let stream = body.into_data_stream().map_err(io::Error::other);
+    SyncIoBridge::new(StreamReader::new(stream))
+}
+
+/// A response body fed by `produce`, which runs on a blocking thread and
+/// writes into the stream. A failure after the first bytes can only end
+/// the stream early; callers check what can fail before streaming.
+pub fn writer_body<F>(produce: F) -> Body
+where
+    F: FnOnce(&mut dyn io::Write) -> Result<(), String> + Send + 'static,
+{
+    let (reader, writer) = tokio::io::duplex(256 << 10);
+    let mut sync = SyncIoBridge::new(writer);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = produce(&mut sync) {
+            tracing::error!(error = %e, "streaming a response failed midway");
+        }
+        let _ = io::Write::flush(&mut sync);
+        let _ = sync.shutdown();
+    });
+    Body::from_stream(ReaderStream::new(reader))
+}
+
+/// One line of Docker's JSON message stream.
+pub fn json_line(value: &serde_json::Value) -> String {
+    let mut s = value.to_string();
+    s.push('\n');
+    s
+}

@@ -1,0 +1,169 @@
+//! `berth daemon`: wiring only. Opens the store, builds the services,
+//! listens on unix sockets with dockerd's flag names, stops on SIGINT or
+//! SIGTERM (removing its sockets).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use berth_api::Backends;
+use berth_engine::{ImageService, SystemService};
+use berth_store::{Store, StoreOptions};
+use clap::Parser;
+
+/// The default API socket.
+pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
+
+/// dockerd-compatible options.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "berth daemon", about = "Serve the Docker Engine API")]
+pub struct Config {
+    /// Root of persistent state (images, layers, containers).
+    #[arg(long, default_value = "/var/lib/berth", env = "BERTH_DATA_ROOT")]
+    pub data_root: PathBuf,
+    /// Root of runtime state (sockets of shims, runtime state).
+    #[arg(long, default_value = "/run/berth", env = "BERTH_EXEC_ROOT")]
+    pub exec_root: PathBuf,
+    /// Socket(s) to listen on: unix:///path (repeatable).
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
+    pub hosts: Vec<String>,
+    /// Also listen on /var/run/docker.sock, so clients that only know that
+    /// path find berth.
+    #[arg(long)]
+    pub docker_socket: bool,
+    /// debug, info, warn, error.
+    #[arg(short = 'l', long, default_value = "info")]
+    pub log_level: String,
+}
+
+/// Entry point of `berth daemon ARGS` (argv without "berth").
+pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
+    let config = match Config::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    init_logging(&config.log_level);
+    match run(config) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth daemon: {e:#}");
+            1
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = match level {
+        "debug" => tracing::Level::DEBUG,
+        "warn" => tracing::Level::WARN,
+        "error" | "fatal" => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the daemon until a signal asks it to stop.
+pub fn run(config: Config) -> Result<()> {
+    let sockets = socket_paths(&config)?;
+    std::fs::create_dir_all(&config.exec_root)
+        .with_context(|| format!("creating {}", config.exec_root.display()))?;
+    let store = Arc::new(
+        Store::open(&config.data_root, StoreOptions::default()).with_context(|| {
+            format!("opening the image store at {}", config.data_root.display())
+        })?,
+    );
+    let backends = Backends {
+        images: Arc::new(ImageService::new(store.clone())),
+        system: Arc::new(SystemService::new(store, config.data_root.clone())),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(sockets, backends))
+}
+
+fn socket_paths(config: &Config) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for host in &config.hosts {
+        let Some(path) = host.strip_prefix("unix://") else {
+            bail!("unsupported host {host:?}: berth listens on unix sockets only (unix:///path)");
+        };
+        out.push(PathBuf::from(path));
+    }
+    if config.docker_socket {
+        out.push(PathBuf::from("/var/run/docker.sock"));
+    }
+    Ok(out)
+}
+
+/// Binds a socket, refusing to take over one another daemon answers on.
+fn bind(path: &Path) -> Result<tokio::net::UnixListener> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!(
+                "another daemon is listening on {}; stop it or choose another -H",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listening on {}", path.display()))?;
+    // Root and the socket's group only: the API is root-equivalent.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    Ok(listener)
+}
+
+async fn serve(sockets: Vec<PathBuf>, backends: Backends) -> Result<()> {
+    let app = berth_api::app(backends);
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut servers = tokio::task::JoinSet::new();
+    for path in &sockets {
+        let listener = bind(path)?;
+        let mut stop = stop_tx.subscribe();
+        servers.spawn(berth_api::serve(listener, app.clone(), async move {
+            let _ = stop.recv().await;
+        }));
+        tracing::info!(socket = %path.display(), "API listening");
+    }
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(());
+    while let Some(r) = servers.join_next().await {
+        if let Ok(Err(e)) = r {
+            tracing::warn!(error = %e, "server ended with an error");
+        }
+    }
+    for path in &sockets {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! The image service: Docker's image endpoints over the store, with the
+//! answers shaped as the API models them.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use berth_api_types::images::{
+    DeleteItem, GraphDriver, HistoryItem, ImageInspect, ImageSummary, PruneResponse, RootFs,
+};
+use berth_api_types::Filters;
+use berth_image::archive::Format;
+use berth_image::Reference;
+use berth_store::import::ImportOptions;
+use berth_store::query::ListFilters;
+use berth_store::remove::Removal;
+use berth_store::Store;
+
+use crate::error::{EngineError, Result};
+
+/// What `POST /images/create?fromSrc=-` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRequest {
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub changes: Vec<String>,
+    pub message: Option<String>,
+}
+
+/// The image operations the API serves.
+pub trait ImageBackend: Send + Sync {
+    fn list(&self, filters: &Filters) -> Result<Vec<ImageSummary>>;
+    fn inspect(&self, name: &str) -> Result<ImageInspect>;
+    fn history(&self, name: &str) -> Result<Vec<HistoryItem>>;
+    fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()>;
+    fn remove(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>>;
+    fn prune(&self, filters: &Filters) -> Result<PruneResponse>;
+    /// Loads an archive; returns docker's "Loaded image…" lines.
+    fn load(&self, input: &mut dyn Read) -> Result<Vec<String>>;
+    fn save(&self, names: &[String], out: &mut dyn Write) -> Result<()>;
+    /// Imports a rootfs tarball; returns the image ID.
+    fn import(&self, input: &mut dyn Read, req: &ImportRequest) -> Result<String>;
+}
+
+/// The image service over a store.
+#[derive(Debug, Clone)]
+pub struct ImageService {
+    store: Arc<Store>,
+}
+
+impl ImageService {
+    /// A service over `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+}
+
+/// Docker shows references in their familiar form.
+fn familiar(full: &str) -> String {
+    full.parse::<Reference>()
+        .map_or_else(|_| full.to_owned(), |r| r.familiar())
+}
+
+fn unix_seconds(rfc3339: Option<&str>) -> i64 {
+    rfc3339
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .map_or(0, |t| t.timestamp())
+}
+
+fn size(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn list_filters(f: &Filters) -> Result<ListFilters> {
+    f.only(&["dangling", "label", "reference", "before", "since"])
+        .map_err(EngineError::invalid)?;
+    let one = |name: &str| -> Result<Option<String>> {
+        match f.get(name) {
+            [] => Ok(None),
+            [v] => Ok(Some(v.clone())),
+            _ => Err(EngineError::invalid(format!(
+                "filter '{name}' takes one value"
+            ))),
+        }
+    };
+    Ok(ListFilters {
+        dangling: f.bool("dangling").map_err(EngineError::invalid)?,
+        labels: f
+            .get("label")
+            .iter()
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+                None => (l.clone(), None),
+            })
+            .collect(),
+        reference: f.get("reference").to_vec(),
+        before: one("before")?,
+        since: one("since")?,
+    })
+}
+
+fn delete_item(r: Removal) -> DeleteItem {
+    match r {
+        Removal::Untagged(t) => DeleteItem::Untagged(familiar(&t)),
+        Removal::Deleted(d) => DeleteItem::Deleted(d.to_string()),
+    }
+}
+
+impl ImageBackend for ImageService {
+    fn list(&self, filters: &Filters) -> Result<Vec<ImageSummary>> {
+        let images = self.store.list(&list_filters(filters)?)?;
+        Ok(images
+            .into_iter()
+            .map(|i| ImageSummary {
+                id: i.id.to_string(),
+                parent_id: String::new(),
+                repo_tags: i.tags.iter().map(|t| familiar(t)).collect(),
+                repo_digests: Vec::new(),
+                created: unix_seconds(i.created.as_deref()),
+                size: size(i.size),
+                shared_size: -1,
+                virtual_size: size(i.size),
+                labels: i.labels,
+                containers: i64::try_from(i.holders).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn inspect(&self, name: &str) -> Result<ImageInspect> {
+        let d = self.store.inspect(name)?;
+        let cfg = &d.config;
+        let dirs: Vec<String> = d
+            .layer_dirs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut data = BTreeMap::new();
+        if let Some((top, lower)) = dirs.split_last() {
+            data.insert("UpperDir".to_owned(), top.clone());
+            if !lower.is_empty() {
+                data.insert(
+                    "LowerDir".to_owned(),
+                    lower.iter().rev().cloned().collect::<Vec<_>>().join(":"),
+                );
+            }
+        }
+        let other = |k: &str| {
+            cfg.other
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Ok(ImageInspect {
+            id: d.summary.id.to_string(),
+            repo_tags: d.summary.tags.iter().map(|t| familiar(t)).collect(),
+            repo_digests: Vec::new(),
+            parent: String::new(),
+            comment: cfg
+                .history
+                .last()
+                .and_then(|h| h.comment.clone())
+                .unwrap_or_default(),
+            created: cfg.created.clone().unwrap_or_default(),
+            container: other("container"),
+            docker_version: other("docker_version"),
+            author: cfg.author.clone().unwrap_or_default(),
+            config: serde_json::to_value(&cfg.config).unwrap_or(serde_json::Value::Null),
+            architecture: cfg.architecture.clone(),
+            os: cfg.os.clone(),
+            variant: cfg.variant.clone(),
+            size: size(d.summary.size),
+            virtual_size: size(d.summary.size),
+            graph_driver: GraphDriver {
+                name: "overlay2".to_owned(),
+                data,
+            },
+            root_fs: RootFs {
+                kind: "layers".to_owned(),
+                layers: cfg
+                    .rootfs
+                    .diff_ids
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            },
+            metadata: serde_json::json!({ "LastTagTime": "0001-01-01T00:00:00Z" }),
+        })
+    }
+
+    fn history(&self, name: &str) -> Result<Vec<HistoryItem>> {
+        Ok(self
+            .store
+            .history(name)?
+            .into_iter()
+            .map(|h| HistoryItem {
+                id: h
+                    .id
+                    .map_or_else(|| "<missing>".to_owned(), |d| d.to_string()),
+                created: unix_seconds(h.created.as_deref()),
+                created_by: h.created_by,
+                tags: h.tags.iter().map(|t| familiar(t)).collect(),
+                size: size(h.size),
+                comment: h.comment,
+            })
+            .collect())
+    }
+
+    fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
+        let target = match tag.filter(|t| !t.is_empty()) {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo.to_owned(),
+        };
+        self.store.tag(name, &target)?;
+        Ok(())
+    }
+
+    fn remove(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>> {
+        Ok(self
+            .store
+            .remove(name, force)?
+            .into_iter()
+            .map(delete_item)
+            .collect())
+    }
+
+    fn prune(&self, filters: &Filters) -> Result<PruneResponse> {
+        filters.only(&["dangling"]).map_err(EngineError::invalid)?;
+        let dangling_only = filters
+            .bool("dangling")
+            .map_err(EngineError::invalid)?
+            .unwrap_or(true);
+        let report = self.store.prune(!dangling_only)?;
+        let deleted: Vec<DeleteItem> = report.removed.into_iter().map(delete_item).collect();
+        Ok(PruneResponse {
+            images_deleted: (!deleted.is_empty()).then_some(deleted),
+            space_reclaimed: report.space_reclaimed,
+        })
+    }
+
+    fn load(&self, input: &mut dyn Read) -> Result<Vec<String>> {
+        let loaded = self.store.load(input)?;
+        let mut lines = Vec::new();
+        for img in loaded {
+            if img.tags.is_empty() {
+                lines.push(format!("Loaded image ID: {}", img.id));
+            }
+            lines.extend(
+                img.tags
+                    .iter()
+                    .map(|t| format!("Loaded image: {}", familiar(t))),
+            );
+        }
+        Ok(lines)
+    }
+
+    fn save(&self, names: &[String], out: &mut dyn Write) -> Result<()> {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.store.save(&names, Format::Docker, out)?;
+        Ok(())
+    }
+
+    fn import(&self, input: &mut dyn Read, req: &ImportRequest) -> Result<String> {
+        let reference = match (&req.repo, &req.tag) {
+            (Some(r), Some(t)) if !r.is_empty() && !t.is_empty() => Some(format!("{r}:{t}")),
+            (Some(r), _) if !r.is_empty() => Some(r.clone()),
+            _ => None,
+        };
+        let opts = ImportOptions {
+            changes: req.changes.clone(),
+            reference,
+            message: req.message.clone(),
+        };
+        Ok(self.store.import(input, &opts)?.id.to_string())
+    }
+}

@@ -1,0 +1,11 @@
+//! The daemon's logic, with no HTTP in it: services that the API layer
+//! calls through narrow traits, and the one error type whose kind decides
+//! the HTTP status (see DESIGN.md, "Crates").
+
+pub mod error;
+pub mod images;
+pub mod system;
+
+pub use error::{EngineError, ErrorKind, Result};
+pub use images::{ImageBackend, ImageService};
+pub use system::{SystemBackend, SystemService};
