@@ -21,6 +21,9 @@ fn main() {
         // `berth runtime ARGS` is `berth-runtime ARGS`.
         argv.remove(0);
         berth_runtime::cli::main(argv)
+    } else if argv.get(1).is_some_and(|a| a == "shim") {
+        argv.remove(0);
+        berth_shim::main(argv)
     } else if argv.get(1).is_some_and(|a| a == "daemon") {
         argv.remove(0);
         berth_daemon::main(argv)

@@ -19,7 +19,7 @@ mod error;
 mod lifecycle;
 mod native;
 mod pidfile;
-mod reap;
+pub mod reap;
 mod runc;
 mod state;
 mod sys;
