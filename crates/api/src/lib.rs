@@ -4,6 +4,7 @@
 //! synchronous), write the response. Errors become statuses in exactly one
 //! place ([`error`]).
 
+mod containers;
 mod error;
 mod images;
 mod query;
@@ -14,6 +15,7 @@ mod version;
 use std::sync::Arc;
 
 use axum::Router;
+use berth_engine::containers::ContainerBackend;
 use berth_engine::{ImageBackend, SystemBackend};
 
 pub use error::ApiError;
@@ -21,6 +23,7 @@ pub use error::ApiError;
 /// The backends the API calls.
 #[derive(Clone)]
 pub struct Backends {
+    pub containers: Arc<dyn ContainerBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub system: Arc<dyn SystemBackend>,
 }
@@ -37,6 +40,7 @@ pub fn app(backends: Backends) -> Router {
     let routes = Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(containers::routes())
         .fallback(error::not_found)
         .with_state(backends);
     version::wrap(routes)

@@ -130,6 +130,11 @@ fn the_control_socket_reports_kills_and_waits() {
     bundle.write();
     let mut shim = Shim::spawn(&berth, &bundle);
     let pid = shim.pid();
+    // An init ignores signals it has no handler for: kill only once the
+    // trap is set (the script prints "up" after setting it).
+    while !shim.log().contains(&("stdout".into(), "up\n".into())) {
+        std::thread::yield_now();
+    }
     let state = shim.ask(r#"{"op":"state"}"#);
     assert_eq!(
         state,

@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use berth_api::Backends;
-use berth_engine::{ImageService, SystemService};
+use berth_engine::{ContainerService, ImageService, SystemService};
 use berth_store::{Store, StoreOptions};
 use clap::Parser;
+
+/// How long open requests may finish after a stop signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The default API socket.
 pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
@@ -83,7 +86,16 @@ pub fn run(config: Config) -> Result<()> {
             format!("opening the image store at {}", config.data_root.display())
         })?,
     );
+    let shim_bin = std::env::current_exe().context("finding the berth binary for shims")?;
+    let containers = ContainerService::new(
+        store.clone(),
+        &config.data_root,
+        &config.exec_root,
+        shim_bin,
+    )
+    .with_context(|| "opening the container records")?;
     let backends = Backends {
+        containers: Arc::new(containers),
         images: Arc::new(ImageService::new(store.clone())),
         system: Arc::new(SystemService::new(store, config.data_root.clone())),
     };
@@ -91,7 +103,10 @@ pub fn run(config: Config) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve(sockets, backends))
+    let result = rt.block_on(serve(sockets, backends));
+    // Blocking workers may sit in a container `wait`: do not wait for them.
+    rt.shutdown_background();
+    result
 }
 
 fn socket_paths(config: &Config) -> Result<Vec<PathBuf>> {
@@ -146,10 +161,17 @@ async fn serve(sockets: Vec<PathBuf>, backends: Backends) -> Result<()> {
     wait_for_signal().await?;
     tracing::info!("shutting down");
     let _ = stop_tx.send(());
-    while let Some(r) = servers.join_next().await {
-        if let Ok(Err(e)) = r {
-            tracing::warn!(error = %e, "server ended with an error");
+    // In-flight requests get a moment; long ones (a `wait`, `logs -f`)
+    // would hold shutdown forever, so they are dropped after it.
+    let drain = async {
+        while let Some(r) = servers.join_next().await {
+            if let Ok(Err(e)) = r {
+                tracing::warn!(error = %e, "server ended with an error");
+            }
         }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::info!("dropping requests still open at shutdown");
     }
     for path in &sockets {
         let _ = std::fs::remove_file(path);

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Conflict,
     /// The request is malformed or invalid (400).
     InvalidArgument,
+    /// Nothing to do: already in the asked state (304).
+    NotModified,
     /// berth does not do this (yet) (501).
     NotImplemented,
     /// Anything else (500).

@@ -2,10 +2,12 @@
 //! calls through narrow traits, and the one error type whose kind decides
 //! the HTTP status (see DESIGN.md, "Crates").
 
+pub mod containers;
 pub mod error;
 pub mod images;
 pub mod system;
 
+pub use containers::ContainerService;
 pub use error::{EngineError, ErrorKind, Result};
 pub use images::{ImageBackend, ImageService};
 pub use system::{SystemBackend, SystemService};

@@ -1,0 +1,186 @@
+//! A `berth daemon` on temporary roots for API tests, driven by the real
+//! `docker` CLI and raw HTTP.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A daemon on temporary roots and its own socket; stopped with SIGTERM.
+pub struct Daemon {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Self::spawn(
+            dir.path(),
+            &dir.path().join("data"),
+            &dir.path().join("berth.sock"),
+        );
+        let d = Self { child, dir };
+        d.wait_ready();
+        d
+    }
+
+    pub fn spawn(dir: &Path, data: &Path, sock: &Path) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("daemon")
+            .arg("--data-root")
+            .arg(data)
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("berth.sock")
+    }
+
+    /// Polls until the socket answers a ping (or the daemon exits).
+    pub fn wait_ready(&self) {
+        for _ in 0..2000 {
+            if UnixStream::connect(self.socket()).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("the daemon did not listen on {}", self.socket().display());
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .output()
+            .unwrap()
+    }
+
+    /// Runs docker, which must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs docker, which must fail; returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(!out.status.success(), "docker {args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// One raw HTTP/1.1 request; returns (status line, headers, body).
+    pub fn http(&self, method: &str, path: &str) -> (String, String, String) {
+        let mut s = UnixStream::connect(self.socket()).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+        (
+            status.to_owned(),
+            headers.to_ascii_lowercase(),
+            body.to_owned(),
+        )
+    }
+
+    /// A busybox rootfs tarball, as `docker import` takes it.
+    pub fn busybox_tar(&self) -> PathBuf {
+        let root = self.dir.path().join("rootfs");
+        if !root.exists() {
+            super::make_rootfs(&root);
+        }
+        let tar = self.dir.path().join("busybox.tar");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        tar
+    }
+}
+
+impl Daemon {
+    /// Kills the daemon with SIGKILL (containers and shims live on).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new daemon on the same roots and socket.
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(
+            self.dir.path(),
+            &self.dir.path().join("data"),
+            &self.socket(),
+        );
+        self.wait_ready();
+    }
+
+    /// The shim control socket of a container.
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("exec/shims")
+            .join(id)
+            .join("control.sock")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Containers first: no shim, mount or cgroup outlives a test.
+        let listed = self.docker(&["ps", "-aq", "--no-trunc"]).stdout;
+        for id in String::from_utf8_lossy(&listed).lines() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+        // The parent cgroups of berth's containers, once no test uses them
+        // (rmdir fails harmlessly while another test's container lives).
+        for controller in [
+            "memory",
+            "pids",
+            "cpu,cpuacct",
+            "cpuset",
+            "devices",
+            "freezer",
+            "blkio",
+            "net_cls,net_prio",
+            "perf_event",
+            "hugetlb",
+            "rdma",
+            "misc",
+            "systemd",
+            "unified",
+        ] {
+            let _ = std::fs::remove_dir(
+                std::path::Path::new("/sys/fs/cgroup")
+                    .join(controller)
+                    .join("berth"),
+            );
+        }
+    }
+}

@@ -1,0 +1,676 @@
+//! The container service: create, start (through a shim), stop, kill,
+//! wait, remove, with Docker's rules. One template per operation: resolve
+//! the name, check the state (conflict error), act, record, notify waiters.
+
+mod logs;
+pub mod model;
+mod records;
+mod spec;
+mod view;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use berth_store::Store;
+use rusqlite::Connection;
+
+pub use logs::LogOptions;
+use model::{CreateRequest, Record, State, Status};
+
+use crate::error::{EngineError, ErrorKind, Result};
+
+/// The container service.
+pub struct ContainerService {
+    store: Arc<Store>,
+    root: PathBuf,
+    exec_root: PathBuf,
+    shim_bin: PathBuf,
+    db: Mutex<Connection>,
+    /// Bumped on every state change; waiters sleep on it.
+    changed: (Mutex<u64>, Condvar),
+}
+
+impl std::fmt::Debug for ContainerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerService")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn internal(context: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::new(ErrorKind::Internal, format!("{context}: {e}"))
+}
+
+impl ContainerService {
+    /// Opens the records and reattaches to containers that kept running
+    /// (or records the exits that happened) while no daemon was up.
+    pub fn new(
+        store: Arc<Store>,
+        data_root: &Path,
+        exec_root: &Path,
+        shim_bin: PathBuf,
+    ) -> Result<Arc<Self>> {
+        let root = data_root.join("containers");
+        std::fs::create_dir_all(&root)
+            .map_err(|e| internal("creating the containers directory", e))?;
+        let svc = Arc::new(Self {
+            store,
+            root,
+            exec_root: exec_root.to_owned(),
+            shim_bin,
+            db: Mutex::new(records::open(&data_root.join("berth.db"))?),
+            changed: (Mutex::new(0), Condvar::new()),
+        });
+        svc.reconcile()?;
+        Ok(svc)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    fn shim_dir(&self, id: &str) -> PathBuf {
+        self.exec_root.join("shims").join(id)
+    }
+
+    /// The json-file log of a container.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(format!("{id}-json.log"))
+    }
+
+    fn notify(&self) {
+        let (lock, cv) = &self.changed;
+        *lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        cv.notify_all();
+    }
+
+    /// The record a name designates.
+    pub fn find(&self, name: &str) -> Result<Record> {
+        records::find(&self.conn(), name)
+    }
+
+    /// Creates a container (nothing runs yet); returns its ID.
+    pub fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<String> {
+        if req.tty {
+            return Err(EngineError::new(
+                ErrorKind::NotImplemented,
+                "containers with a TTY (-t) are not supported by berth yet",
+            ));
+        }
+        let image_id = self
+            .store
+            .resolve(&req.image)
+            .map_err(|e| match e.is_not_found() {
+                true => {
+                    EngineError::new(ErrorKind::NotFound, format!("No such image: {}", req.image))
+                }
+                false => e.into(),
+            })?;
+        let config = self.store.config(&image_id)?.config.unwrap_or_default();
+        let id = new_id();
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => valid_name(n)?,
+            None => generated_name(&id),
+        };
+        let (path, args) = command(&req, &config)?;
+        let rec = Record {
+            id: id.clone(),
+            name,
+            image: req.image.clone(),
+            image_id: image_id.to_string(),
+            path,
+            args,
+            created: now(),
+            request: req,
+            state: State::default(),
+        };
+        spec::check(&rec)?;
+        let dir = self.dir(&id);
+        for sub in ["upper", "work", "rootfs"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(|e| internal("creating the container's directories", e))?;
+        }
+        let recorded = self
+            .store
+            .hold(&id, &image_id)
+            .map_err(EngineError::from)
+            .and_then(|()| records::insert(&self.conn(), &rec));
+        if let Err(e) = recorded {
+            let _ = self.store.release(&id);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        self.notify();
+        Ok(id)
+    }
+
+    /// Starts a created or exited container through a new shim.
+    pub fn start(self: &Arc<Self>, name: &str) -> Result<()> {
+        let mut rec = self.find(name)?;
+        if rec.state.status == Status::Running {
+            return Err(EngineError::new(
+                ErrorKind::NotModified,
+                "container already started",
+            ));
+        }
+        let dir = self.dir(&rec.id);
+        let rootfs = dir.join("rootfs");
+        let image_id = rec.image_id.parse().map_err(|e| internal("image ID", e))?;
+        let chain = self.store.chain(&image_id)?;
+        self.store.layers().mount(
+            &chain,
+            Some((&dir.join("upper"), &dir.join("work"))),
+            &rootfs,
+        )?;
+        let started = self.spawn_shim(&rec, &rootfs);
+        let (child, pid) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = berth_store::overlay::unmount(&rootfs);
+                return Err(e);
+            }
+        };
+        rec.state = State {
+            status: Status::Running,
+            pid,
+            exit_code: 0,
+            started_at: now(),
+            finished_at: rec.state.finished_at.clone(),
+        };
+        records::update(&self.conn(), &rec)?;
+        self.notify();
+        let svc = self.clone();
+        let id = rec.id.clone();
+        std::thread::spawn(move || svc.watch_child(child, &id));
+        Ok(())
+    }
+
+    fn spawn_shim(&self, rec: &Record, rootfs: &Path) -> Result<(Child, i32)> {
+        let image = self
+            .store
+            .config(&rec.image_id.parse().map_err(|e| internal("image ID", e))?)?;
+        let spec = spec::build(rec, &image, rootfs)?;
+        let dir = self.dir(&rec.id);
+        let bytes =
+            serde_json::to_vec_pretty(&spec).map_err(|e| internal("writing the spec", e))?;
+        std::fs::write(dir.join("config.json"), bytes)
+            .map_err(|e| internal("writing the spec", e))?;
+        let shim_dir = self.shim_dir(&rec.id);
+        let _ = std::fs::remove_dir_all(&shim_dir);
+        let mut child = Command::new(&self.shim_bin)
+            .arg("shim")
+            .args(["--id", &rec.id])
+            .arg("--bundle")
+            .arg(&dir)
+            .arg("--runtime-root")
+            .arg(self.exec_root.join("runtime"))
+            .arg("--dir")
+            .arg(&shim_dir)
+            .arg("--log-path")
+            .arg(self.log_path(&rec.id))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            // Its own process group and session: a signal to the daemon's
+            // group never reaches containers.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| internal("starting the shim", e))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        match line.trim().split_once(' ') {
+            Some(("ready", pid)) => Ok((
+                child,
+                pid.parse().map_err(|e| internal("the shim's answer", e))?,
+            )),
+            other => {
+                let _ = child.wait();
+                let msg = other.map_or("the shim exited without an answer".to_owned(), |(_, m)| {
+                    m.to_owned()
+                });
+                Err(EngineError::new(
+                    ErrorKind::Internal,
+                    format!("failed to create the container: {msg}"),
+                ))
+            }
+        }
+    }
+
+    /// Reaps the shim this daemon started, then records the exit.
+    fn watch_child(self: Arc<Self>, mut child: Child, id: &str) {
+        let _ = child.wait();
+        self.record_exit(id);
+    }
+
+    /// Asks a shim left by an earlier daemon to tell when its container
+    /// exits.
+    fn watch_socket(self: Arc<Self>, id: String) {
+        let sock = self
+            .shim_dir(&id)
+            .join(berth_shim::protocol::CONTROL_SOCKET);
+        if let Ok(mut s) = UnixStream::connect(&sock) {
+            if writeln!(s, r#"{{"op":"wait"}}"#).is_ok() {
+                let mut line = String::new();
+                let _ = BufReader::new(s).read_line(&mut line);
+            }
+        }
+        // The shim writes exit.json before it answers or closes.
+        self.record_exit(&id);
+    }
+
+    /// Reads the shim's exit file, records the exit, unmounts the root.
+    fn record_exit(self: &Arc<Self>, id: &str) {
+        let exit_file = self.shim_dir(id).join(berth_shim::protocol::EXIT_FILE);
+        let status: Option<berth_shim::protocol::ExitStatus> = std::fs::read(&exit_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let _ = berth_store::overlay::unmount(&self.dir(id).join("rootfs"));
+        let auto_remove = {
+            let conn = self.conn();
+            let Ok(mut rec) = records::find(&conn, id) else {
+                return;
+            };
+            rec.state.status = Status::Exited;
+            rec.state.pid = 0;
+            rec.state.exit_code = status.as_ref().map_or(255, |s| s.exit_code);
+            rec.state.finished_at = status.map_or_else(now, |s| s.finished_at);
+            if let Err(e) = records::update(&conn, &rec) {
+                tracing::error!(id, error = %e, "recording an exit");
+            }
+            rec.request.host_config.auto_remove
+        };
+        self.notify();
+        if auto_remove {
+            if let Err(e) = self.remove(id, true) {
+                tracing::error!(id, error = %e, "auto-removing");
+            }
+        }
+    }
+
+    /// On start-up: running records either have a live shim (watch it) or
+    /// exited while the daemon was down (record it).
+    fn reconcile(self: &Arc<Self>) -> Result<()> {
+        let running: Vec<Record> = records::all(&self.conn())?
+            .into_iter()
+            .filter(|r| r.state.status == Status::Running)
+            .collect();
+        for rec in running {
+            let sock = self
+                .shim_dir(&rec.id)
+                .join(berth_shim::protocol::CONTROL_SOCKET);
+            if UnixStream::connect(&sock).is_ok() {
+                let svc = self.clone();
+                std::thread::spawn(move || svc.watch_socket(rec.id));
+            } else {
+                self.record_exit(&rec.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a request to a running container's shim.
+    fn ask_shim(
+        &self,
+        id: &str,
+        request: &berth_shim::protocol::Request,
+    ) -> Result<berth_shim::protocol::Response> {
+        let sock = self.shim_dir(id).join(berth_shim::protocol::CONTROL_SOCKET);
+        let mut s =
+            UnixStream::connect(&sock).map_err(|e| internal("reaching the container's shim", e))?;
+        let mut line = serde_json::to_vec(request).map_err(|e| internal("encoding", e))?;
+        line.push(b'\n');
+        s.write_all(&line)
+            .map_err(|e| internal("asking the shim", e))?;
+        let mut answer = String::new();
+        BufReader::new(s)
+            .read_line(&mut answer)
+            .map_err(|e| internal("hearing the shim", e))?;
+        serde_json::from_str(&answer).map_err(|e| internal("the shim's answer", e))
+    }
+
+    /// Sends a signal (a name like `SIGTERM`/`TERM`/`KILL` or a number).
+    pub fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
+        let rec = self.find(name)?;
+        if rec.state.status != Status::Running {
+            return Err(EngineError::new(
+                ErrorKind::Conflict,
+                format!("Container {} is not running", rec.id),
+            ));
+        }
+        let signal = parse_signal(signal.unwrap_or("SIGKILL"))?;
+        match self.ask_shim(&rec.id, &berth_shim::protocol::Request::Kill { signal })? {
+            berth_shim::protocol::Response::Error { message } => {
+                Err(EngineError::new(ErrorKind::Conflict, message))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Stop signal, then SIGKILL after `timeout` (default 10 s). Returns
+    /// false when the container was not running (Docker's 304).
+    pub fn stop(&self, name: &str, timeout: Option<u64>) -> Result<bool> {
+        let rec = self.find(name)?;
+        if rec.state.status != Status::Running {
+            return Ok(false);
+        }
+        let stop_signal = rec
+            .request
+            .stop_signal
+            .clone()
+            .unwrap_or_else(|| "SIGTERM".to_owned());
+        let _ = self.kill(&rec.id, Some(&stop_signal));
+        let limit = Duration::from_secs(timeout.unwrap_or(10));
+        if !self.wait_until(&rec.id, Some(limit), |r| {
+            r.is_none_or(|r| r.state.status != Status::Running)
+        }) {
+            let _ = self.kill(&rec.id, Some("SIGKILL"));
+            self.wait_until(&rec.id, None, |r| {
+                r.is_none_or(|r| r.state.status != Status::Running)
+            });
+        }
+        Ok(true)
+    }
+
+    /// Blocks until `done` holds for the record (None: it is gone) or the
+    /// limit passes; returns whether it holds.
+    fn wait_until(
+        &self,
+        id: &str,
+        limit: Option<Duration>,
+        done: impl Fn(Option<&Record>) -> bool,
+    ) -> bool {
+        let deadline = limit.map(|l| Instant::now() + l);
+        let (lock, cv) = &self.changed;
+        let mut gen = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            let rec = records::find(&self.conn(), id).ok();
+            if done(rec.as_ref()) {
+                return true;
+            }
+            let wait = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) => left,
+                    None => return false,
+                },
+                None => Duration::from_secs(3600),
+            };
+            gen = cv
+                .wait_timeout(gen, wait)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// `POST /containers/{id}/wait`: `not-running` (default), `next-exit`,
+    /// `removed`; returns the exit code.
+    pub fn wait(&self, name: &str, condition: &str) -> Result<i32> {
+        let rec = self.find(name)?;
+        let started_at = rec.state.started_at.clone();
+        let was_running = rec.state.status == Status::Running;
+        let mut last = rec.state.exit_code;
+        let ok = match condition {
+            "" | "not-running" => self.wait_until(&rec.id, None, |r| {
+                r.is_none_or(|r| r.state.status != Status::Running)
+            }),
+            "next-exit" => self.wait_until(&rec.id, None, |r| {
+                r.is_none_or(|r| {
+                    r.state.status == Status::Exited
+                        && (r.state.started_at != started_at || was_running)
+                })
+            }),
+            "removed" => self.wait_until(&rec.id, None, |r| r.is_none()),
+            other => {
+                return Err(EngineError::invalid(format!(
+                    "invalid condition: {other:?}"
+                )))
+            }
+        };
+        if ok {
+            if let Ok(r) = self.find(&rec.id) {
+                last = r.state.exit_code;
+            } else {
+                last = self.last_exit(&rec.id).unwrap_or(last);
+            }
+        }
+        Ok(last)
+    }
+
+    fn last_exit(&self, id: &str) -> Option<i32> {
+        let f = self.shim_dir(id).join(berth_shim::protocol::EXIT_FILE);
+        let s: berth_shim::protocol::ExitStatus =
+            serde_json::from_slice(&std::fs::read(f).ok()?).ok()?;
+        Some(s.exit_code)
+    }
+
+    /// Removes a container (`force`: kill it first if it runs).
+    pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let rec = self.find(name)?;
+        if rec.state.status == Status::Running {
+            if !force {
+                return Err(EngineError::new(
+                    ErrorKind::Conflict,
+                    format!("You cannot remove a running container {}. Stop the container before attempting removal or force remove", rec.id),
+                ));
+            }
+            let _ = self.kill(&rec.id, Some("SIGKILL"));
+            self.wait_until(&rec.id, None, |r| {
+                r.is_none_or(|r| r.state.status != Status::Running)
+            });
+        }
+        let dir = self.dir(&rec.id);
+        let _ = berth_store::overlay::unmount(&dir.join("rootfs"));
+        records::delete(&self.conn(), &rec.id)?;
+        self.store.release(&rec.id)?;
+        std::fs::remove_dir_all(&dir).map_err(|e| internal("removing the container's files", e))?;
+        let _ = std::fs::remove_dir_all(self.shim_dir(&rec.id));
+        self.notify();
+        Ok(())
+    }
+
+    /// All records (for listing).
+    pub fn records(&self) -> Result<Vec<Record>> {
+        records::all(&self.conn())
+    }
+}
+
+fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = format!(
+        "{} {} {}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    berth_image::Digest::sha256(seed.as_bytes())
+        .hex()
+        .to_owned()
+}
+
+fn valid_name(n: &str) -> Result<String> {
+    let n = n.strip_prefix('/').unwrap_or(n);
+    let mut chars = n.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if first_ok && rest_ok && n.len() >= 2 {
+        Ok(n.to_owned())
+    } else {
+        Err(EngineError::invalid(format!(
+            "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// Docker-style `adjective_name`, picked by the ID.
+fn generated_name(id: &str) -> String {
+    const LEFT: [&str; 16] = [
+        "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid",
+        "modest", "nifty", "quirky", "serene", "tender", "vibrant", "zealous",
+    ];
+    const RIGHT: [&str; 16] = [
+        "babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "kepler", "lovelace",
+        "meitner", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak",
+    ];
+    let b = id.as_bytes();
+    let pick = |i: usize| usize::from(b.get(i).copied().unwrap_or(b'0')) % 16;
+    format!("{}_{}_{}", LEFT[pick(0)], RIGHT[pick(1)], &id[..4])
+}
+
+/// Docker's rule: the request's entrypoint replaces the image's and then
+/// drops the image's cmd; the request's cmd replaces the image's.
+fn command(
+    req: &CreateRequest,
+    img: &berth_image::config::ContainerConfig,
+) -> Result<(String, Vec<String>)> {
+    let entrypoint = req
+        .entrypoint
+        .clone()
+        .or_else(|| img.entrypoint.clone())
+        .unwrap_or_default();
+    let cmd = match (&req.cmd, &req.entrypoint) {
+        (Some(c), _) => c.clone(),
+        (None, Some(_)) => Vec::new(),
+        (None, None) => img.cmd.clone().unwrap_or_default(),
+    };
+    let mut all = entrypoint.into_iter().chain(cmd);
+    let path = all
+        .next()
+        .ok_or_else(|| EngineError::invalid("No command specified"))?;
+    Ok((path, all.collect()))
+}
+
+fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| EngineError::invalid(format!("Invalid signal: {s}")))
+}
+
+/// The container operations the API serves.
+pub trait ContainerBackend: Send + Sync {
+    fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<String>;
+    fn start(&self, name: &str) -> Result<()>;
+    fn stop(&self, name: &str, timeout: Option<u64>) -> Result<bool>;
+    fn kill(&self, name: &str, signal: Option<&str>) -> Result<()>;
+    fn wait(&self, name: &str, condition: &str) -> Result<i32>;
+    fn remove(&self, name: &str, force: bool) -> Result<()>;
+    fn list(
+        &self,
+        all: bool,
+        limit: Option<usize>,
+        filters: &berth_api_types::Filters,
+    ) -> Result<Vec<serde_json::Value>>;
+    fn inspect(&self, name: &str) -> Result<serde_json::Value>;
+    fn logs(&self, name: &str, opts: &LogOptions, out: &mut dyn Write) -> Result<()>;
+}
+
+impl ContainerBackend for Arc<ContainerService> {
+    fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<String> {
+        ContainerService::create(self, name, req)
+    }
+    fn start(&self, name: &str) -> Result<()> {
+        ContainerService::start(self, name)
+    }
+    fn stop(&self, name: &str, timeout: Option<u64>) -> Result<bool> {
+        ContainerService::stop(self, name, timeout)
+    }
+    fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
+        ContainerService::kill(self, name, signal)
+    }
+    fn wait(&self, name: &str, condition: &str) -> Result<i32> {
+        ContainerService::wait(self, name, condition)
+    }
+    fn remove(&self, name: &str, force: bool) -> Result<()> {
+        ContainerService::remove(self, name, force)
+    }
+    fn list(
+        &self,
+        all: bool,
+        limit: Option<usize>,
+        filters: &berth_api_types::Filters,
+    ) -> Result<Vec<serde_json::Value>> {
+        ContainerService::list(self, all, limit, filters)
+    }
+    fn inspect(&self, name: &str) -> Result<serde_json::Value> {
+        ContainerService::inspect(self, name)
+    }
+    fn logs(&self, name: &str, opts: &LogOptions, out: &mut dyn Write) -> Result<()> {
+        ContainerService::logs(self, name, opts, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_follow_dockers_override_rules() {
+        let img = berth_image::config::ContainerConfig {
+            entrypoint: Some(vec!["/entry".into()]),
+            cmd: Some(vec!["default".into()]),
+            ..Default::default()
+        };
+        let req = |e: Option<Vec<&str>>, c: Option<Vec<&str>>| CreateRequest {
+            entrypoint: e.map(|v| v.into_iter().map(String::from).collect()),
+            cmd: c.map(|v| v.into_iter().map(String::from).collect()),
+            ..Default::default()
+        };
+        assert_eq!(
+            command(&req(None, None), &img).unwrap(),
+            ("/entry".into(), vec!["default".into()])
+        );
+        assert_eq!(
+            command(&req(None, Some(vec!["x"])), &img).unwrap(),
+            ("/entry".into(), vec!["x".into()])
+        );
+        assert_eq!(
+            command(&req(Some(vec!["/other"]), None), &img).unwrap(),
+            ("/other".into(), vec![])
+        );
+        let err = command(&req(Some(vec![]), None), &Default::default()).unwrap_err();
+        assert_eq!(err.message, "No command specified");
+    }
+
+    #[test]
+    fn names_and_signals_are_checked() {
+        assert_eq!(valid_name("/web-1").unwrap(), "web-1");
+        assert!(valid_name("-bad")
+            .unwrap_err()
+            .message
+            .contains("Invalid container name"));
+        assert_eq!(parse_signal("TERM").unwrap(), 15);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("SIGNOPE").is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! A container's OCI runtime spec, from Docker's defaults
+//! (`berth_runtime::defaults::docker_spec`), the image's config and the
+//! create request, as dockerd composes them.
+
+use std::path::Path;
+
+use berth_image::config::ImageConfig;
+use serde_json::{json, Value};
+
+use super::model::Record;
+use crate::error::{EngineError, Result};
+
+/// CPU period Docker uses to express `NanoCpus`.
+const CPU_PERIOD: i64 = 100_000;
+
+/// The spec for `rec`, whose root filesystem is mounted at `rootfs`.
+pub fn build(rec: &Record, image: &ImageConfig, rootfs: &Path) -> Result<Value> {
+    let req = &rec.request;
+    let mut args = vec![rec.path.clone()];
+    args.extend(rec.args.iter().cloned());
+    let spec = berth_runtime::defaults::docker_spec(args);
+    let mut s = serde_json::to_value(spec).map_err(|e| EngineError::invalid(e.to_string()))?;
+    let img = image.config.clone().unwrap_or_default();
+    s["root"] = json!({ "path": rootfs, "readonly": req.host_config.readonly_rootfs });
+    s["process"]["env"] = json!(merge_env(
+        img.env.as_deref().unwrap_or_default(),
+        req.env.as_deref().unwrap_or_default()
+    ));
+    let cwd = [req.working_dir.as_str(), img.working_dir.as_str()]
+        .into_iter()
+        .find(|w| !w.is_empty())
+        .unwrap_or("/");
+    s["process"]["cwd"] = json!(cwd);
+    let user = if req.user.is_empty() {
+        img.user.as_str()
+    } else {
+        req.user.as_str()
+    };
+    let (uid, gid) = resolve_user(user, rootfs)?;
+    s["process"]["user"] = json!({ "uid": uid, "gid": gid });
+    s["hostname"] = json!(if req.hostname.is_empty() {
+        &rec.id[..12]
+    } else {
+        req.hostname.as_str()
+    });
+    s["linux"]["cgroupsPath"] = json!(format!("/berth/{}", rec.id));
+    s["linux"]["resources"] = resources(rec)?;
+    capabilities(&mut s, rec)?;
+    network(&mut s, &req.host_config.network_mode)?;
+    Ok(s)
+}
+
+/// Checks what the request asks for before anything is created.
+pub fn check(rec: &Record) -> Result<()> {
+    let spec = berth_runtime::defaults::docker_spec(vec![rec.path.clone()]);
+    let mut s = serde_json::to_value(spec).map_err(|e| EngineError::invalid(e.to_string()))?;
+    resources(rec)?;
+    capabilities(&mut s, rec)?;
+    network(&mut s, &rec.request.host_config.network_mode)
+}
+
+/// The image's variables, overridden key by key by the request's.
+fn merge_env(image: &[String], request: &[String]) -> Vec<String> {
+    let key = |e: &String| e.split_once('=').map_or(e.clone(), |(k, _)| k.to_owned());
+    let mut out: Vec<String> = image.to_vec();
+    if !out.iter().any(|e| key(e) == "PATH") {
+        out.insert(0, berth_runtime::defaults::DEFAULT_PATH.to_owned());
+    }
+    for e in request {
+        out.retain(|x| key(x) != key(e));
+        out.push(e.clone());
+    }
+    out
+}
+
+/// `uid[:gid]`, or a name looked up in the image's /etc/passwd. The file is
+/// only read, never followed for writing; a hostile link can at worst make
+/// the lookup fail.
+fn resolve_user(user: &str, rootfs: &Path) -> Result<(u32, u32)> {
+    if user.is_empty() {
+        return Ok((0, 0));
+    }
+    let (name, group) = user
+        .split_once(':')
+        .map_or((user, None), |(u, g)| (u, Some(g)));
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let (uid, primary) = match name.parse::<u32>() {
+        Ok(n) => (
+            n,
+            lookup(&passwd, |f| f[2] == name)
+                .and_then(|f| f[3].parse().ok())
+                .unwrap_or(n),
+        ),
+        Err(_) => lookup(&passwd, |f| f[0] == name)
+            .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+            .ok_or_else(|| {
+                EngineError::invalid(format!(
+                    "unable to find user {name}: no matching entries in passwd file"
+                ))
+            })?,
+    };
+    let gid = match group {
+        None => primary,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                let groups = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+                lookup(&groups, |f| f[0] == g)
+                    .and_then(|f| f[2].parse().ok())
+                    .ok_or_else(|| {
+                        EngineError::invalid(format!(
+                            "unable to find group {g}: no matching entries in group file"
+                        ))
+                    })?
+            }
+        },
+    };
+    Ok((uid, gid))
+}
+
+fn lookup(file: &str, pick: impl Fn(&[&str]) -> bool) -> Option<Vec<&str>> {
+    file.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 4 && pick(f))
+}
+
+fn resources(rec: &Record) -> Result<Value> {
+    let h = &rec.request.host_config;
+    let mut r = json!({ "devices": [{ "allow": false, "access": "rwm" }] });
+    if h.memory < 0 || h.nano_cpus < 0 || h.cpu_shares < 0 {
+        return Err(EngineError::invalid(
+            "memory, CPU shares and NanoCpus must not be negative",
+        ));
+    }
+    if h.memory > 0 && h.memory < 6 << 20 {
+        return Err(EngineError::invalid("Minimum memory limit allowed is 6MB"));
+    }
+    if h.memory > 0 {
+        r["memory"] = json!({ "limit": h.memory });
+        if h.memory_swap != 0 {
+            if h.memory_swap > 0 && h.memory_swap < h.memory {
+                return Err(EngineError::invalid(
+                    "Minimum memoryswap limit should be larger than memory limit, see usage",
+                ));
+            }
+            r["memory"]["swap"] = json!(h.memory_swap);
+        }
+    }
+    if h.nano_cpus > 0 && (h.cpu_quota > 0 || h.cpu_period > 0) {
+        return Err(EngineError::invalid(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    let mut cpu = serde_json::Map::new();
+    if h.nano_cpus > 0 {
+        cpu.insert("period".into(), json!(CPU_PERIOD));
+        cpu.insert(
+            "quota".into(),
+            json!(h.nano_cpus * CPU_PERIOD / 1_000_000_000),
+        );
+    }
+    if h.cpu_quota > 0 {
+        cpu.insert("quota".into(), json!(h.cpu_quota));
+    }
+    if h.cpu_period > 0 {
+        cpu.insert("period".into(), json!(h.cpu_period));
+    }
+    if h.cpu_shares > 0 {
+        cpu.insert("shares".into(), json!(h.cpu_shares));
+    }
+    if !h.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(h.cpuset_cpus));
+    }
+    if !cpu.is_empty() {
+        r["cpu"] = Value::Object(cpu);
+    }
+    if let Some(p) = h.pids_limit.filter(|p| *p != 0) {
+        r["pids"] = json!({ "limit": p });
+    }
+    Ok(r)
+}
+
+fn cap_name(c: &str) -> String {
+    let up = c.to_ascii_uppercase();
+    if up.starts_with("CAP_") || up == "ALL" {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+fn capabilities(s: &mut Value, rec: &Record) -> Result<()> {
+    let h = &rec.request.host_config;
+    let mut caps: Vec<String> = s["process"]["capabilities"]["bounding"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let all: Vec<String> = berth_runtime::defaults::all_capabilities();
+    if h.privileged {
+        caps = all.clone();
+        s["linux"]["maskedPaths"] = json!([]);
+        s["linux"]["readonlyPaths"] = json!([]);
+        s["linux"]["seccomp"] = Value::Null;
+    }
+    for d in h.cap_drop.iter().flatten().map(|c| cap_name(c)) {
+        if d == "ALL" {
+            caps.clear()
+        } else {
+            caps.retain(|c| *c != d)
+        }
+    }
+    for a in h.cap_add.iter().flatten().map(|c| cap_name(c)) {
+        if a == "ALL" {
+            caps = all.clone();
+        } else if !all.contains(&a) {
+            return Err(EngineError::invalid(format!("unknown capability: {a:?}")));
+        } else if !caps.contains(&a) {
+            caps.push(a);
+        }
+    }
+    for set in ["bounding", "effective", "permitted"] {
+        s["process"]["capabilities"][set] = json!(caps);
+    }
+    Ok(())
+}
+
+fn network(s: &mut Value, mode: &str) -> Result<()> {
+    match mode {
+        // No bridge network yet: a private namespace with loopback only.
+        "" | "default" | "bridge" | "none" => Ok(()),
+        "host" => {
+            if let Some(ns) = s["linux"]["namespaces"].as_array_mut() {
+                ns.retain(|n| n["type"] != "network");
+            }
+            s["hostname"] = Value::Null;
+            Ok(())
+        }
+        other => Err(EngineError::new(
+            crate::ErrorKind::NotImplemented,
+            format!("network mode {other:?} is not supported yet (none and host are)"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_env_overrides_image_env_by_key() {
+        let img = vec!["PATH=/bin".to_owned(), "A=1".to_owned()];
+        let req = vec!["A=2".to_owned(), "B=3".to_owned()];
+        assert_eq!(merge_env(&img, &req), ["PATH=/bin", "A=2", "B=3"]);
+    }
+
+    #[test]
+    fn users_resolve_numerically_and_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nweb:x:33:34::/var/www:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        assert_eq!(resolve_user("", dir.path()).unwrap(), (0, 0));
+        assert_eq!(resolve_user("web", dir.path()).unwrap(), (33, 34));
+        assert_eq!(resolve_user("33", dir.path()).unwrap(), (33, 34));
+        assert_eq!(resolve_user("1000:1000", dir.path()).unwrap(), (1000, 1000));
+        assert_eq!(resolve_user("web:staff", dir.path()).unwrap(), (33, 50));
+        assert!(resolve_user("nobody", dir.path())
+            .unwrap_err()
+            .message
+            .contains("unable to find user nobody"));
+    }
+}

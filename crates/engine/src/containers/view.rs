@@ -1,0 +1,181 @@
+//! How containers look in `GET /containers/json` and
+//! `GET /containers/{id}/json`.
+
+use berth_api_types::Filters;
+use serde_json::{json, Value};
+
+use super::model::{Record, Status};
+use super::ContainerService;
+use crate::error::{EngineError, Result};
+
+fn unix(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or(0, |t| t.timestamp())
+}
+
+/// Docker's human durations: "3 seconds", "About a minute", "2 hours".
+fn human(secs: i64) -> String {
+    match secs {
+        s if s < 1 => "Less than a second".to_owned(),
+        1 => "1 second".to_owned(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".to_owned(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".to_owned(),
+        s if s < 172_800 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86400),
+    }
+}
+
+fn status_text(r: &Record) -> String {
+    let now = chrono::Utc::now().timestamp();
+    match r.state.status {
+        Status::Created => "Created".to_owned(),
+        Status::Running => format!("Up {}", human(now - unix(&r.state.started_at))),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            human(now - unix(&r.state.finished_at))
+        ),
+    }
+}
+
+fn command_line(r: &Record) -> String {
+    std::iter::once(r.path.as_str())
+        .chain(r.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn matches(r: &Record, f: &Filters) -> bool {
+    let any = |name: &str, pred: &dyn Fn(&str) -> bool| {
+        f.get(name).is_empty() || f.get(name).iter().any(|v| pred(v))
+    };
+    let labels = r.request.labels.clone().unwrap_or_default();
+    any("status", &|v| v == r.state.status.as_str())
+        && any("name", &|v| r.name.contains(v.trim_start_matches('/')))
+        && any("id", &|v| r.id.starts_with(v))
+        && any("ancestor", &|v| {
+            r.image == v
+                || r.image_id
+                    .trim_start_matches("sha256:")
+                    .starts_with(v.trim_start_matches("sha256:"))
+        })
+        && any("exited", &|v| {
+            r.state.status == Status::Exited && v.parse() == Ok(r.state.exit_code)
+        })
+        && f.get("label").iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(l.as_str()),
+        })
+}
+
+impl ContainerService {
+    /// `GET /containers/json`.
+    pub fn list(&self, all: bool, limit: Option<usize>, filters: &Filters) -> Result<Vec<Value>> {
+        filters
+            .only(&["status", "name", "id", "label", "ancestor", "exited"])
+            .map_err(EngineError::invalid)?;
+        let mut recs: Vec<Record> = self
+            .records()?
+            .into_iter()
+            .filter(|r| {
+                all || !filters.get("status").is_empty() || r.state.status == Status::Running
+            })
+            .filter(|r| matches(r, filters))
+            .collect();
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        if let Some(n) = limit.filter(|n| *n > 0) {
+            recs.truncate(n);
+        }
+        Ok(recs
+            .iter()
+            .map(|r| {
+                json!({
+                    "Id": r.id,
+                    "Names": [format!("/{}", r.name)],
+                    "Image": r.image,
+                    "ImageID": r.image_id,
+                    "Command": command_line(r),
+                    "Created": unix(&r.created),
+                    "State": r.state.status.as_str(),
+                    "Status": status_text(r),
+                    "Ports": [],
+                    "Labels": r.request.labels.clone().unwrap_or_default(),
+                    "HostConfig": { "NetworkMode": if r.request.host_config.network_mode.is_empty() { "default" } else { r.request.host_config.network_mode.as_str() } },
+                    "NetworkSettings": { "Networks": {} },
+                    "Mounts": [],
+                })
+            })
+            .collect())
+    }
+
+    /// `GET /containers/{id}/json`.
+    pub fn inspect(&self, name: &str) -> Result<Value> {
+        let r = self.find(name)?;
+        let st = &r.state;
+        let dir = self.dir(&r.id);
+        let req = &r.request;
+        Ok(json!({
+            "Id": r.id,
+            "Created": r.created,
+            "Path": r.path,
+            "Args": r.args,
+            "State": {
+                "Status": st.status.as_str(),
+                "Running": st.status == Status::Running,
+                "Paused": false,
+                "Restarting": false,
+                "OOMKilled": false,
+                "Dead": false,
+                "Pid": st.pid,
+                "ExitCode": st.exit_code,
+                "Error": "",
+                "StartedAt": st.started_at,
+                "FinishedAt": st.finished_at,
+            },
+            "Image": r.image_id,
+            "ResolvConfPath": "",
+            "HostnamePath": "",
+            "HostsPath": "",
+            "LogPath": self.log_path(&r.id),
+            "Name": format!("/{}", r.name),
+            "RestartCount": 0,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "HostConfig": req.host_config,
+            "GraphDriver": {
+                "Name": "overlay2",
+                "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs") },
+            },
+            "Mounts": [],
+            "Config": {
+                "Hostname": if req.hostname.is_empty() { &r.id[..12] } else { req.hostname.as_str() },
+                "User": req.user,
+                "Tty": req.tty,
+                "OpenStdin": req.open_stdin,
+                "Env": req.env,
+                "Cmd": req.cmd,
+                "Entrypoint": req.entrypoint,
+                "Image": r.image,
+                "WorkingDir": req.working_dir,
+                "Labels": req.labels.clone().unwrap_or_default(),
+                "StopSignal": req.stop_signal,
+            },
+            "NetworkSettings": { "Networks": {} },
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_dockers() {
+        assert_eq!(human(0), "Less than a second");
+        assert_eq!(human(5), "5 seconds");
+        assert_eq!(human(90), "About a minute");
+        assert_eq!(human(600), "10 minutes");
+        assert_eq!(human(10_000), "2 hours");
+    }
+}
