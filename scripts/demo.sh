@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The main job, on a fresh Debian machine as root: install, build, then run a
-# container from a busybox bundle and show its isolation and limits.
+# The main job, on a fresh Debian machine as root: install and build; run a
+# container from a busybox bundle with the runtime alone; then start berth's
+# daemon, build a busybox image offline (docker import of Debian's static
+# busybox) and run a container from it with the docker CLI, which talks to
+# berth's socket. Both show the container's isolation and limits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-host.sh
@@ -9,7 +12,16 @@ berth=$PWD/target/release/berth
 
 bundle=$(mktemp -d /tmp/berth-demo.XXXXXX)
 state=$(mktemp -d /tmp/berth-demo-state.XXXXXX)
-trap 'rm -rf "$bundle" "$state"' EXIT
+daemon_dir=$(mktemp -d /tmp/berth-demo-daemon.XXXXXX)
+daemon_pid=
+cleanup() {
+    if [ -n "$daemon_pid" ]; then
+        DOCKER_HOST=unix://$daemon_dir/berth.sock docker rm -f demo >/dev/null 2>&1 || true
+        kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
+    fi
+    rm -rf "$bundle" "$state" "$daemon_dir"
+}
+trap cleanup EXIT
 mkdir -p "$bundle/rootfs/bin"
 cp /bin/busybox "$bundle/rootfs/bin/"
 for applet in $(/bin/busybox --list); do
@@ -34,3 +46,23 @@ mv "$bundle/config.tmp" "$bundle/config.json"
 
 echo "host: pid $$, hostname $(hostname)"
 "$berth" runtime --root "$state" run --bundle "$bundle" demo
+
+echo
+echo "== berth daemon + the docker CLI =="
+if ! command -v docker >/dev/null; then
+    echo "demo.sh: the docker CLI is not installed; skipping the daemon part" >&2
+    exit 0
+fi
+"$berth" daemon --data-root "$daemon_dir/data" --exec-root "$daemon_dir/exec" \
+    -H "unix://$daemon_dir/berth.sock" 2>"$daemon_dir/daemon.log" &
+daemon_pid=$!
+export DOCKER_HOST=unix://$daemon_dir/berth.sock
+for _ in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
+docker version --format 'server: {{.Server.Platform.Name}} {{.Server.Version}}, API {{.Server.APIVersion}}'
+tar -C "$bundle/rootfs" -c . | docker import -c 'CMD ["sh"]' - busybox:demo >/dev/null
+docker images busybox
+docker run -d --name demo --hostname berth-demo -m 64m --pids-limit 64 busybox:demo sh -c "$script" >/dev/null
+echo "exit code: $(docker wait demo)"
+docker logs demo
+docker ps -a --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}'
+docker rm demo >/dev/null

@@ -59,3 +59,60 @@ mod tests {
         );
     }
 }
+
+/// Longest unix socket path the kernel takes (sun_path, with its NUL).
+const SUN_PATH_MAX: usize = 107;
+
+/// Runs `f` with a path to `name` inside `dir` that fits in sun_path: the
+/// path itself when short enough, else `/proc/self/fd/<dir fd>/<name>`
+/// (data roots may be deep; a socket path may not).
+fn short_path<T>(
+    dir: &std::path::Path,
+    name: &str,
+    f: impl FnOnce(&std::path::Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let full = dir.join(name);
+    if full.as_os_str().len() <= SUN_PATH_MAX {
+        return f(&full);
+    }
+    let handle = std::fs::File::open(dir)?;
+    let via = std::path::PathBuf::from(format!(
+        "/proc/self/fd/{}/{name}",
+        std::os::fd::AsRawFd::as_raw_fd(&handle)
+    ));
+    let result = f(&via);
+    drop(handle);
+    result
+}
+
+/// Connects to the control socket in a shim directory.
+pub fn connect(dir: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    short_path(dir, CONTROL_SOCKET, |p| {
+        std::os::unix::net::UnixStream::connect(p)
+    })
+}
+
+/// Binds the control socket in a shim directory.
+pub fn bind(dir: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    let _ = std::fs::remove_file(dir.join(CONTROL_SOCKET));
+    short_path(dir, CONTROL_SOCKET, |p| {
+        std::os::unix::net::UnixListener::bind(p)
+    })
+}
+
+#[cfg(test)]
+mod socket_tests {
+    use super::*;
+
+    #[test]
+    fn sockets_in_deep_directories_still_bind_and_connect() {
+        let base = tempfile::tempdir().unwrap();
+        let deep = base.path().join("d".repeat(60)).join("e".repeat(60));
+        std::fs::create_dir_all(&deep).unwrap();
+        assert!(deep.join(CONTROL_SOCKET).as_os_str().len() > SUN_PATH_MAX);
+        let listener = bind(&deep).unwrap();
+        let _client = connect(&deep).unwrap();
+        assert!(listener.accept().is_ok());
+        assert!(deep.join(CONTROL_SOCKET).exists());
+    }
+}

@@ -59,9 +59,7 @@ impl<'a> Supervisor<'a> {
         mask.add(Signal::SIGCHLD);
         mask.thread_block()?;
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-        let sock = args.dir.join(CONTROL_SOCKET);
-        let _ = std::fs::remove_file(&sock);
-        let listener = UnixListener::bind(&sock)?;
+        let listener = crate::protocol::bind(&args.dir)?;
         listener.set_nonblocking(true)?;
         for fd in [&out, &err] {
             set_nonblocking(fd)?;

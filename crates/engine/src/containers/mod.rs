@@ -9,7 +9,6 @@ mod spec;
 mod view;
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -265,10 +264,7 @@ impl ContainerService {
     /// Asks a shim left by an earlier daemon to tell when its container
     /// exits.
     fn watch_socket(self: Arc<Self>, id: String) {
-        let sock = self
-            .shim_dir(&id)
-            .join(berth_shim::protocol::CONTROL_SOCKET);
-        if let Ok(mut s) = UnixStream::connect(&sock) {
+        if let Ok(mut s) = berth_shim::protocol::connect(&self.shim_dir(&id)) {
             if writeln!(s, r#"{{"op":"wait"}}"#).is_ok() {
                 let mut line = String::new();
                 let _ = BufReader::new(s).read_line(&mut line);
@@ -315,10 +311,7 @@ impl ContainerService {
             .filter(|r| r.state.status == Status::Running)
             .collect();
         for rec in running {
-            let sock = self
-                .shim_dir(&rec.id)
-                .join(berth_shim::protocol::CONTROL_SOCKET);
-            if UnixStream::connect(&sock).is_ok() {
+            if berth_shim::protocol::connect(&self.shim_dir(&rec.id)).is_ok() {
                 let svc = self.clone();
                 std::thread::spawn(move || svc.watch_socket(rec.id));
             } else {
@@ -334,9 +327,8 @@ impl ContainerService {
         id: &str,
         request: &berth_shim::protocol::Request,
     ) -> Result<berth_shim::protocol::Response> {
-        let sock = self.shim_dir(id).join(berth_shim::protocol::CONTROL_SOCKET);
-        let mut s =
-            UnixStream::connect(&sock).map_err(|e| internal("reaching the container's shim", e))?;
+        let mut s = berth_shim::protocol::connect(&self.shim_dir(id))
+            .map_err(|e| internal("reaching the container's shim", e))?;
         let mut line = serde_json::to_vec(request).map_err(|e| internal("encoding", e))?;
         line.push(b'\n');
         s.write_all(&line)
