@@ -27,6 +27,10 @@ impl Shim {
             .prefix("berth-shim-")
             .tempdir()
             .unwrap();
+        Self::spawn_in(berth, bundle, dir)
+    }
+
+    fn spawn_in(berth: &Berth, bundle: &Bundle, dir: tempfile::TempDir) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("shim")
             .args(["--id", &bundle.id])
@@ -171,6 +175,28 @@ fn a_bad_bundle_is_reported_in_the_handshake_and_leaves_nothing() {
     assert!(shim.handshake.starts_with("error "), "{}", shim.handshake);
     assert!(
         shim.handshake.contains("CAP_NOT_A_THING"),
+        "{}",
+        shim.handshake
+    );
+    assert_eq!(shim.child.wait().unwrap().code(), Some(1));
+    assert_nothing_left(&berth, &bundle);
+}
+
+#[test]
+fn a_failure_after_create_deletes_the_waiting_init() {
+    let berth = Berth::new();
+    let bundle = Bundle::new("shim-late", "true");
+    bundle.write();
+    let dir = tempfile::Builder::new()
+        .prefix("berth-shim-")
+        .tempdir()
+        .unwrap();
+    // A directory where the control socket goes: binding it fails after the
+    // container was created.
+    std::fs::create_dir(dir.path().join("control.sock")).unwrap();
+    let mut shim = Shim::spawn_in(&berth, &bundle, dir);
+    assert!(
+        shim.handshake.starts_with("error setting up supervision"),
         "{}",
         shim.handshake
     );

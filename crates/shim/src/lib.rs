@@ -112,8 +112,16 @@ fn run(args: &Args, handshake: &mut File) -> Result<i32, String> {
     if pid <= 0 {
         return Err("the runtime reported no init pid".to_owned());
     }
-    let mut sup = supervise::Supervisor::new(args, &runtime, pid, out_r, err_r, JsonLog::new(log))
-        .map_err(|e| format!("setting up supervision: {e}"))?;
+    let supervisor =
+        supervise::Supervisor::new(args, &runtime, pid, out_r, err_r, JsonLog::new(log));
+    let mut sup = match supervisor {
+        Ok(s) => s,
+        Err(e) => {
+            // The init exists, waiting to be started: never leave it behind.
+            let _ = runtime.delete(&args.id, true);
+            return Err(format!("setting up supervision: {e}"));
+        }
+    };
     if let Err(e) = runtime.start(&args.id) {
         let _ = runtime.delete(&args.id, true);
         return Err(e.to_string());
