@@ -43,7 +43,10 @@ def make_bundle(berth, path):
 
 
 def runtimes(berth):
-    found = {"berth": [berth, "runtime"]}
+    # berth-runtime (the runtime alone) beside berth, as containerd runs it;
+    # `berth runtime` when only the full binary is given.
+    alone = os.path.join(os.path.dirname(berth), "berth-runtime")
+    found = {"berth": [alone] if os.path.exists(alone) else [berth, "runtime"]}
     for name in ("runc", "crun"):
         binary = shutil.which(name)
         if binary:
