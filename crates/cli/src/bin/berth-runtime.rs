@@ -4,5 +4,7 @@
 //! binary pages in less at every container start (docs/PERFORMANCE.md).
 
 fn main() {
-    std::process::exit(berth_runtime::cli::main(std::env::args_os().collect::<Vec<_>>()));
+    std::process::exit(berth_runtime::cli::main(
+        std::env::args_os().collect::<Vec<_>>(),
+    ));
 }
