@@ -284,3 +284,24 @@ fn sigterm_stops_the_daemon_even_with_a_wait_open() {
     );
     d.ok(&["rm", "-f", "sleeper"]);
 }
+
+#[test]
+fn auto_remove_deletes_the_container_when_it_exits() {
+    let d = Daemon::start();
+    image(&d);
+    let id = d.ok(&["run", "-d", "--rm", "busybox:test", "sh", "-c", "exit 2"]);
+    // `docker wait` on a removed container: its exit code, or gone already.
+    let _ = d.docker(&["wait", id.trim()]);
+    while !d.ok(&["ps", "-aq"]).trim().is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        !d.dir
+            .path()
+            .join("data/containers")
+            .join(id.trim())
+            .exists(),
+        "its files are gone"
+    );
+    no_mounts_under(&d);
+}
