@@ -97,6 +97,15 @@ impl Root {
         self.resolve(rel, OFlags::PATH | OFlags::DIRECTORY)
     }
 
+    /// Reads a whole file resolved inside the root (symlinks in the tree
+    /// cannot lead out of it).
+    pub fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
+        let fd = self.resolve(rel, OFlags::RDONLY)?;
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut out)?;
+        Ok(out)
+    }
+
     /// The directory `rel` opened for reading (for fsetxattr, fchown…).
     pub fn dir_readable(&self, rel: &str) -> io::Result<OwnedFd> {
         self.resolve(rel, OFlags::RDONLY | OFlags::DIRECTORY)
@@ -156,6 +165,18 @@ mod tests {
         assert_eq!(p.name(), Some("c"));
         assert!(RelPath::new(Path::new("a/../../etc")).is_none());
         assert!(RelPath::new(Path::new("../x")).is_none());
+    }
+
+    #[test]
+    fn reads_follow_links_only_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(dir.path().join("secret"), "host").unwrap();
+        std::fs::write(root.join("secret"), "inside").unwrap();
+        std::os::unix::fs::symlink("../../secret", root.join("etc/passwd")).unwrap();
+        let r = Root::open(&root).unwrap();
+        assert_eq!(r.read("etc/passwd").unwrap(), b"inside");
     }
 
     #[test]

@@ -73,9 +73,9 @@ fn merge_env(image: &[String], request: &[String]) -> Vec<String> {
     out
 }
 
-/// `uid[:gid]`, or a name looked up in the image's /etc/passwd. The file is
-/// only read, never followed for writing; a hostile link can at worst make
-/// the lookup fail.
+/// `uid[:gid]`, or a name looked up in the image's /etc/passwd and
+/// /etc/group, read through a handle confined to the root filesystem (an
+/// image's symlinks cannot point the lookup at host files).
 fn resolve_user(user: &str, rootfs: &Path) -> Result<(u32, u32)> {
     if user.is_empty() {
         return Ok((0, 0));
@@ -83,7 +83,7 @@ fn resolve_user(user: &str, rootfs: &Path) -> Result<(u32, u32)> {
     let (name, group) = user
         .split_once(':')
         .map_or((user, None), |(u, g)| (u, Some(g)));
-    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let passwd = read_in(rootfs, "etc/passwd");
     let (uid, primary) = match name.parse::<u32>() {
         Ok(n) => (
             n,
@@ -104,7 +104,7 @@ fn resolve_user(user: &str, rootfs: &Path) -> Result<(u32, u32)> {
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
             Err(_) => {
-                let groups = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+                let groups = read_in(rootfs, "etc/group");
                 lookup(&groups, |f| f[0] == g)
                     .and_then(|f| f[2].parse().ok())
                     .ok_or_else(|| {
@@ -116,6 +116,13 @@ fn resolve_user(user: &str, rootfs: &Path) -> Result<(u32, u32)> {
         },
     };
     Ok((uid, gid))
+}
+
+fn read_in(rootfs: &Path, rel: &str) -> String {
+    berth_store::fsroot::Root::open(rootfs)
+        .and_then(|r| r.read(rel))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 fn lookup(file: &str, pick: impl Fn(&[&str]) -> bool) -> Option<Vec<&str>> {
