@@ -56,6 +56,11 @@ impl IntoResponse for ApiError {
 
 /// Routes nobody serves.
 pub async fn not_found() -> ApiError {
+    page_not_found()
+}
+
+/// The 404 of a path no route serves.
+pub fn page_not_found() -> ApiError {
     ApiError(EngineError::new(ErrorKind::NotFound, "page not found"))
 }
 

@@ -13,7 +13,7 @@ use berth_engine::images::ImportRequest;
 use berth_engine::{EngineError, ErrorKind};
 use serde_json::json;
 
-use crate::error::{blocking, ApiError};
+use crate::error::{blocking, page_not_found, ApiError};
 use crate::query::Query;
 use crate::stream::{body_reader, json_line, writer_body};
 use crate::Backends;
@@ -50,23 +50,23 @@ async fn list(State(b): State<Backends>, RawQuery(q): RawQuery) -> Result<Respon
     Ok(Json(blocking(move || b.images.list(&filters)).await?).into_response())
 }
 
+/// `docker.io/library/busybox:latest/json` → (the name, `json`).
+fn split_action(rest: &str) -> Result<(String, &str)> {
+    let (name, action) = rest.rsplit_once('/').ok_or_else(page_not_found)?;
+    Ok((name.to_owned(), action))
+}
+
 /// `GET /images/{name}/json|history|get`.
 async fn get_one(
     State(b): State<Backends>,
     axum::extract::Path(rest): axum::extract::Path<String>,
 ) -> Result<Response> {
-    let (name, action) = rest.rsplit_once('/').ok_or_else(|| {
-        crate::error::ApiError(EngineError::new(ErrorKind::NotFound, "page not found"))
-    })?;
-    let name = name.to_owned();
+    let (name, action) = split_action(&rest)?;
     match action {
         "json" => Ok(Json(blocking(move || b.images.inspect(&name)).await?).into_response()),
         "history" => Ok(Json(blocking(move || b.images.history(&name)).await?).into_response()),
         "get" => save(b, vec![name]).await,
-        _ => Err(ApiError(EngineError::new(
-            ErrorKind::NotFound,
-            "page not found",
-        ))),
+        _ => Err(page_not_found()),
     }
 }
 
@@ -77,10 +77,7 @@ async fn post_one(
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
     let q = Query::parse(q.as_deref());
-    let (name, action) = rest
-        .rsplit_once('/')
-        .ok_or_else(|| ApiError(EngineError::new(ErrorKind::NotFound, "page not found")))?;
-    let name = name.to_owned();
+    let (name, action) = split_action(&rest)?;
     match action {
         "tag" => {
             let repo = q.get("repo").unwrap_or_default().to_owned();
@@ -92,10 +89,7 @@ async fn post_one(
             Ok(StatusCode::CREATED.into_response())
         }
         "push" => Err(not_implemented("push")),
-        _ => Err(ApiError(EngineError::new(
-            ErrorKind::NotFound,
-            "page not found",
-        ))),
+        _ => Err(page_not_found()),
     }
 }
 

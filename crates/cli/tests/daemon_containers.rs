@@ -305,3 +305,26 @@ fn auto_remove_deletes_the_container_when_it_exits() {
     );
     no_mounts_under(&d);
 }
+
+#[test]
+fn a_waiter_for_removal_gets_the_exit_code_of_an_auto_removed_container() {
+    let d = Daemon::start();
+    image(&d);
+    let body =
+        r#"{"Image":"busybox:test","Cmd":["sh","-c","exit 5"],"HostConfig":{"AutoRemove":true}}"#;
+    let (status, _, created) = d.http_json("POST", "/containers/create?name=gone", body);
+    assert!(status.contains("201"), "{status} {created}");
+    // docker run --rm: wait for removal first, then start.
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| d.http("POST", "/containers/gone/wait?condition=removed"));
+        while !d.http("GET", "/containers/gone/json").0.contains("200") {
+            std::thread::yield_now();
+        }
+        let (status, _, _) = d.http("POST", "/containers/gone/start");
+        assert!(status.contains("204"), "{status}");
+        let (status, _, body) = waiter.join().unwrap();
+        assert!(status.contains("200"), "{status}");
+        assert!(body.contains(r#""StatusCode":5"#), "{body}");
+    });
+    assert!(d.http("GET", "/containers/gone/json").0.contains("404"));
+}

@@ -140,28 +140,53 @@ pub fn insert_layer(tx: &Transaction<'_>, l: &LayerRow) -> Result<()> {
     Ok(())
 }
 
+/// The first column of every row `sql` returns for `params`.
+pub fn strings(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    context: &str,
+) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(StoreError::db(context))?;
+    let rows = stmt
+        .query_map(params, |r| r.get(0))
+        .and_then(Iterator::collect);
+    rows.map_err(StoreError::db(context))
+}
+
+/// Like [`strings`], each parsed as a digest.
+pub fn digests(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    context: &str,
+) -> Result<Vec<berth_image::Digest>> {
+    strings(conn, sql, params, context)?
+        .iter()
+        .map(|s| s.parse().map_err(StoreError::from))
+        .collect()
+}
+
 /// The layer chain of an image, bottom first.
 pub fn image_chain(conn: &Connection, image_id: &str) -> Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY idx")
-        .map_err(StoreError::db("preparing layer query"))?;
-    let rows = stmt
-        .query_map([image_id], |r| r.get(0))
-        .map_err(StoreError::db(format!("reading layers of {image_id}")))?;
-    rows.collect::<rusqlite::Result<Vec<String>>>()
-        .map_err(StoreError::db(format!("reading layers of {image_id}")))
+    let sql = "SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY idx";
+    strings(
+        conn,
+        sql,
+        [image_id],
+        &format!("reading layers of {image_id}"),
+    )
 }
 
 /// Tags pointing at an image, sorted.
 pub fn image_tags(conn: &Connection, image_id: &str) -> Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")
-        .map_err(StoreError::db("preparing tag query"))?;
-    let rows = stmt
-        .query_map([image_id], |r| r.get(0))
-        .map_err(StoreError::db(format!("reading tags of {image_id}")))?;
-    rows.collect::<rusqlite::Result<Vec<String>>>()
-        .map_err(StoreError::db(format!("reading tags of {image_id}")))
+    let sql = "SELECT name FROM tags WHERE image_id = ?1 ORDER BY name";
+    strings(
+        conn,
+        sql,
+        [image_id],
+        &format!("reading tags of {image_id}"),
+    )
 }
 
 #[cfg(test)]

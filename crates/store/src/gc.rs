@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use berth_image::Digest;
 use rusqlite::Connection;
 
+use crate::db;
 use crate::error::{Result, StoreError};
 use crate::store::Store;
 
@@ -102,26 +103,14 @@ fn drop_unreferenced_layer_rows(conn: &Connection) -> Result<()> {
 
 /// The blobs and layers the records reach.
 fn mark(conn: &Connection) -> Result<(HashSet<Digest>, HashSet<Digest>)> {
-    let strings = |sql: &str| -> Result<Vec<String>> {
-        let mut stmt = conn
-            .prepare(sql)
-            .map_err(StoreError::db("marking reachable content"))?;
-        let rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(StoreError::db("marking reachable content"))?;
-        Ok(rows)
+    let set = |sql: &str| -> Result<HashSet<Digest>> {
+        Ok(db::digests(conn, sql, [], "marking reachable content")?
+            .into_iter()
+            .collect())
     };
-    let parse = |v: Vec<String>| -> Result<HashSet<Digest>> {
-        v.iter()
-            .map(|s| s.parse().map_err(StoreError::from))
-            .collect()
-    };
-    let mut blobs = parse(strings("SELECT id FROM images UNION SELECT blob FROM layers UNION SELECT target FROM holds WHERE kind = 'blob'")?)?;
-    let layers = parse(strings("SELECT chain_id FROM layers")?)?;
+    let mut blobs = set("SELECT id FROM images UNION SELECT blob FROM layers UNION SELECT target FROM holds WHERE kind = 'blob'")?;
+    let layers = set("SELECT chain_id FROM layers")?;
     // Configs of held images whose records were forced away stay too.
-    blobs.extend(parse(strings(
-        "SELECT target FROM holds WHERE kind = 'image'",
-    )?)?);
+    blobs.extend(set("SELECT target FROM holds WHERE kind = 'image'")?);
     Ok((blobs, layers))
 }

@@ -208,16 +208,7 @@ impl Store {
 }
 
 fn all_ids(conn: &Connection) -> Result<Vec<Digest>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id FROM images")
-        .map_err(StoreError::db("listing images"))?;
-    let ids: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(StoreError::db("listing images"))?;
-    ids.iter()
-        .map(|s| s.parse().map_err(StoreError::from))
-        .collect()
+    db::digests(conn, "SELECT id FROM images", [], "listing images")
 }
 
 fn created_of(conn: &Connection, name: &str) -> Result<String> {

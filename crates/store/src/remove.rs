@@ -143,16 +143,7 @@ impl Store {
                 "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags)
                    AND id NOT IN (SELECT target FROM holds WHERE kind = 'image')"
             };
-            let mut stmt = conn
-                .prepare(sql)
-                .map_err(StoreError::db("finding images to prune"))?;
-            let ids: Vec<String> = stmt
-                .query_map([], |r| r.get(0))
-                .and_then(Iterator::collect)
-                .map_err(StoreError::db("finding images to prune"))?;
-            ids.iter()
-                .map(|s| s.parse().map_err(StoreError::from))
-                .collect::<Result<_>>()?
+            db::digests(&conn, sql, [], "finding images to prune")?
         };
         let mut report = PruneReport::default();
         for id in candidates {
@@ -206,14 +197,9 @@ fn named_tag(name: &str, tags: &[String]) -> Option<String> {
 }
 
 fn holders(conn: &Connection, id: &str) -> Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT DISTINCT holder FROM holds WHERE kind = 'image' AND target = ?1 ORDER BY holder")
-        .map_err(StoreError::db("reading holds"))?;
-    let rows: Vec<String> = stmt
-        .query_map([id], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(StoreError::db(format!("reading users of {id}")))?;
-    Ok(rows)
+    let sql =
+        "SELECT DISTINCT holder FROM holds WHERE kind = 'image' AND target = ?1 ORDER BY holder";
+    db::strings(conn, sql, [id], &format!("reading users of {id}"))
 }
 
 fn untag(tx: &Transaction<'_>, tag: &str) -> Result<()> {

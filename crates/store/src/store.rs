@@ -182,15 +182,15 @@ pub(crate) fn resolve(conn: &Connection, name: &str) -> Result<Digest> {
     if !is_hex {
         return Err(not_found());
     }
-    let mut stmt = conn
-        .prepare_cached("SELECT id FROM images WHERE id >= ?1 AND id < ?2 LIMIT 2")
-        .map_err(StoreError::db("preparing ID lookup"))?;
     let lo = format!("sha256:{hex}");
     let hi = format!("sha256:{hex}g"); // 'g' sorts after every hex digit
-    let ids: Vec<String> = stmt
-        .query_map([&lo, &hi], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(StoreError::db(format!("looking up ID prefix {hex}")))?;
+    let sql = "SELECT id FROM images WHERE id >= ?1 AND id < ?2 LIMIT 2";
+    let ids = db::strings(
+        conn,
+        sql,
+        [&lo, &hi],
+        &format!("looking up ID prefix {hex}"),
+    )?;
     match ids.as_slice() {
         [one] => one.parse().map_err(StoreError::from),
         [] => Err(not_found()),

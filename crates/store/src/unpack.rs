@@ -357,30 +357,13 @@ impl Unpacker<'_> {
         meta: &Meta,
         shown: &str,
     ) -> Result<()> {
-        let target = entry
-            .link_name()
-            .map_err(|e| self.io(shown, "link target", e))?
-            .ok_or_else(|| self.bad(shown, "symlink without a target"))?;
+        let target = self.link_target(entry, shown, "symlink")?;
         Root::clear(parent, name).map_err(|e| self.io(shown, "replacing", e))?;
         // The target is stored verbatim: it is resolved later inside the
         // container's root, never by berth on the host.
-        rfs::symlinkat(target.as_ref(), parent, name)
+        rfs::symlinkat(target.as_path(), parent, name)
             .map_err(|e| self.io(shown, "creating symlink", e))?;
-        rfs::chownat(
-            parent,
-            name,
-            Some(uid(meta.uid)),
-            Some(gid(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| self.io(shown, "chown", e))?;
-        rfs::utimensat(
-            parent,
-            name,
-            &timestamps(meta.mtime),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| self.io(shown, "setting mtime", e))
+        self.own_and_date(parent, name, meta, shown)
     }
 
     fn hardlink<R: Read>(
@@ -390,10 +373,7 @@ impl Unpacker<'_> {
         entry: &tar::Entry<'_, R>,
         shown: &str,
     ) -> Result<()> {
-        let target = entry
-            .link_name()
-            .map_err(|e| self.io(shown, "link target", e))?
-            .ok_or_else(|| self.bad(shown, "hardlink without a target"))?;
+        let target = self.link_target(entry, shown, "hardlink")?;
         let target = RelPath::new(&target)
             .ok_or_else(|| self.bad(shown, "hardlink target leaves the layer root"))?;
         let tname = target
@@ -440,21 +420,7 @@ impl Unpacker<'_> {
             rfs::makedev(major, minor),
         )
         .map_err(|e| self.io(shown, "creating device node", e))?;
-        let fd = rfs::openat(
-            parent,
-            name,
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.io(shown, "opening node", e))?;
-        rfs::chownat(
-            &fd,
-            "",
-            Some(uid(meta.uid)),
-            Some(gid(meta.gid)),
-            AtFlags::EMPTY_PATH,
-        )
-        .map_err(|e| self.io(shown, "chown", e))?;
+        // mknod's mode went through the umask; the node was just made here.
         rfs::chmodat(
             parent,
             name,
@@ -462,13 +428,35 @@ impl Unpacker<'_> {
             AtFlags::empty(),
         )
         .map_err(|e| self.io(shown, "chmod", e))?;
-        rfs::utimensat(
+        self.own_and_date(parent, name, meta, shown)
+    }
+
+    /// Owner and mtime of `name` in `parent`, never following it.
+    fn own_and_date(&self, parent: &OwnedFd, name: &str, meta: &Meta, shown: &str) -> Result<()> {
+        let nofollow = AtFlags::SYMLINK_NOFOLLOW;
+        rfs::chownat(
             parent,
             name,
-            &timestamps(meta.mtime),
-            AtFlags::SYMLINK_NOFOLLOW,
+            Some(uid(meta.uid)),
+            Some(gid(meta.gid)),
+            nofollow,
         )
-        .map_err(|e| self.io(shown, "setting mtime", e))
+        .map_err(|e| self.io(shown, "chown", e))?;
+        rfs::utimensat(parent, name, &timestamps(meta.mtime), nofollow)
+            .map_err(|e| self.io(shown, "setting mtime", e))
+    }
+
+    fn link_target<R: Read>(
+        &self,
+        entry: &tar::Entry<'_, R>,
+        shown: &str,
+        kind: &str,
+    ) -> Result<std::path::PathBuf> {
+        entry
+            .link_name()
+            .map_err(|e| self.io(shown, "link target", e))?
+            .map(|t| t.into_owned())
+            .ok_or_else(|| self.bad(shown, format!("{kind} without a target")))
     }
 
     /// Deepest first, so setting a child's time never disturbs its parent's.

@@ -84,10 +84,17 @@ impl Daemon {
 
     /// One raw HTTP/1.1 request; returns (status line, headers, body).
     pub fn http(&self, method: &str, path: &str) -> (String, String, String) {
+        self.http_json(method, path, "")
+    }
+
+    /// One raw HTTP/1.1 request with a JSON body.
+    pub fn http_json(&self, method: &str, path: &str, body: &str) -> (String, String, String) {
         let mut s = UnixStream::connect(self.socket()).unwrap();
+        let len = body.len();
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n{body}"
         )
         .unwrap();
         let mut raw = String::new();

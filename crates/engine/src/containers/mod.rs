@@ -32,7 +32,15 @@ pub struct ContainerService {
     db: Mutex<Connection>,
     /// Bumped on every state change; waiters sleep on it.
     changed: (Mutex<u64>, Condvar),
+    /// (id, exit code) of the latest removals, oldest first.
+    removed: Mutex<std::collections::VecDeque<(String, i32)>>,
 }
+
+/// What a waiter waits for, given the record (None: removed).
+type Condition<'a> = Box<dyn Fn(Option<&Record>) -> bool + 'a>;
+
+/// How many removals' exit codes are kept for late waiters.
+const REMEMBERED_REMOVALS: usize = 256;
 
 impl std::fmt::Debug for ContainerService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,6 +77,7 @@ impl ContainerService {
             shim_bin,
             db: Mutex::new(records::open(&data_root.join("berth.db"))?),
             changed: (Mutex::new(0), Condvar::new()),
+            removed: Mutex::new(std::collections::VecDeque::new()),
         });
         svc.reconcile()?;
         Ok(svc)
@@ -421,39 +430,41 @@ impl ContainerService {
         let rec = self.find(name)?;
         let started_at = rec.state.started_at.clone();
         let was_running = rec.state.status == Status::Running;
-        let mut last = rec.state.exit_code;
-        let ok = match condition {
-            "" | "not-running" => self.wait_until(&rec.id, None, |r| {
-                r.is_none_or(|r| r.state.status != Status::Running)
-            }),
-            "next-exit" => self.wait_until(&rec.id, None, |r| {
+        let done: Condition<'_> = match condition {
+            "" | "not-running" => Box::new(|r| r.is_none_or(|r| r.state.status != Status::Running)),
+            // An exit after the call: of the run in progress, or of the next start.
+            "next-exit" => Box::new(move |r| {
                 r.is_none_or(|r| {
                     r.state.status == Status::Exited
-                        && (r.state.started_at != started_at || was_running)
+                        && (was_running || r.state.started_at != started_at)
                 })
             }),
-            "removed" => self.wait_until(&rec.id, None, |r| r.is_none()),
+            "removed" => Box::new(|r| r.is_none()),
             other => {
                 return Err(EngineError::invalid(format!(
                     "invalid condition: {other:?}"
                 )))
             }
         };
-        if ok {
-            if let Ok(r) = self.find(&rec.id) {
-                last = r.state.exit_code;
-            } else {
-                last = self.last_exit(&rec.id).unwrap_or(last);
-            }
-        }
-        Ok(last)
+        self.wait_until(&rec.id, None, done);
+        let code = match self.find(&rec.id) {
+            Ok(now) => now.state.exit_code,
+            Err(_) => self.removed_exit(&rec.id).unwrap_or(rec.state.exit_code),
+        };
+        Ok(code)
     }
 
-    fn last_exit(&self, id: &str) -> Option<i32> {
-        let f = self.shim_dir(id).join(berth_shim::protocol::EXIT_FILE);
-        let s: berth_shim::protocol::ExitStatus =
-            serde_json::from_slice(&std::fs::read(f).ok()?).ok()?;
-        Some(s.exit_code)
+    /// The exit code a removed container last recorded.
+    fn removed_exit(&self, id: &str) -> Option<i32> {
+        let removed = self
+            .removed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        removed
+            .iter()
+            .rev()
+            .find(|(r, _)| r == id)
+            .map(|(_, code)| *code)
     }
 
     /// Removes a container (`force`: kill it first if it runs).
@@ -473,12 +484,28 @@ impl ContainerService {
         }
         let dir = self.dir(&rec.id);
         let _ = berth_store::overlay::unmount(&dir.join("rootfs"));
+        // Remembered before the record goes: a waiter that sees it gone
+        // must find the code.
+        self.remember_removal(&rec.id, self.find(&rec.id)?.state.exit_code);
         records::delete(&self.conn(), &rec.id)?;
         self.store.release(&rec.id)?;
         std::fs::remove_dir_all(&dir).map_err(|e| internal("removing the container's files", e))?;
         let _ = std::fs::remove_dir_all(self.shim_dir(&rec.id));
         self.notify();
         Ok(())
+    }
+
+    /// Keeps the exit codes of the last removals, for waiters that asked
+    /// for `removed` (`docker run --rm` prints the code after the removal).
+    fn remember_removal(&self, id: &str, code: i32) {
+        let mut removed = self
+            .removed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if removed.len() == REMEMBERED_REMOVALS {
+            removed.pop_front();
+        }
+        removed.push_back((id.to_owned(), code));
     }
 
     /// All records (for listing).

@@ -14,7 +14,7 @@ pub mod read;
 mod write;
 
 pub use read::read_archive;
-pub use write::{write_docker_archive, write_oci_archive};
+pub use write::write_archive;
 
 use std::io::Read;
 
@@ -75,20 +75,6 @@ pub enum Format {
     Docker,
     /// OCI image layout.
     Oci,
-}
-
-/// Writes `images` in `format`; shared blobs are written once.
-pub fn write_archive(
-    format: Format,
-    out: impl std::io::Write,
-    images: &[ArchiveImage],
-    configs: &[Vec<u8>],
-    source: &dyn BlobSource,
-) -> Result<()> {
-    match format {
-        Format::Docker => write_docker_archive(out, images, configs, source),
-        Format::Oci => write_oci_archive(out, images, configs, source),
-    }
 }
 
 /// Yields exactly `remaining` bytes or fails with `short`: a short blob must

@@ -12,15 +12,16 @@ use std::io::{self, Read, Write};
 
 use serde_json::json;
 
-use super::{ArchiveImage, BlobSource, Exact, LayerBlob};
+use super::{ArchiveImage, BlobSource, Exact, Format, LayerBlob};
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::manifest::{Descriptor, Manifest};
 use crate::media::{self, Compression};
 use crate::reference::Reference;
 
-/// Writes a `docker save` archive.
-pub fn write_docker_archive(
+/// Writes `images` in `format`; shared blobs are written once.
+pub fn write_archive(
+    format: Format,
     out: impl Write,
     images: &[ArchiveImage],
     configs: &[Vec<u8>],
@@ -28,6 +29,14 @@ pub fn write_docker_archive(
 ) -> Result<()> {
     let mut w = Writer::new(out);
     w.oci_part(images, configs, source)?;
+    if format == Format::Docker {
+        docker_part(&mut w, images)?;
+    }
+    w.finish()
+}
+
+/// `manifest.json`, `repositories` and the legacy layer directories.
+fn docker_part<W: Write>(w: &mut Writer<W>, images: &[ArchiveImage]) -> Result<()> {
     let mut entries = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for img in images {
@@ -47,20 +56,7 @@ pub fn write_docker_archive(
         }));
     }
     w.bytes("manifest.json", &to_json(&entries))?;
-    w.bytes("repositories", &to_json(&repositories))?;
-    w.finish()
-}
-
-/// Writes an OCI image layout archive.
-pub fn write_oci_archive(
-    out: impl Write,
-    images: &[ArchiveImage],
-    configs: &[Vec<u8>],
-    source: &dyn BlobSource,
-) -> Result<()> {
-    let mut w = Writer::new(out);
-    w.oci_part(images, configs, source)?;
-    w.finish()
+    w.bytes("repositories", &to_json(&repositories))
 }
 
 fn blob_path(d: &Digest) -> String {
