@@ -22,6 +22,11 @@ impl ApiError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self(EngineError::invalid(message))
     }
+
+    /// A 500 with this message.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self(EngineError::new(ErrorKind::Internal, message))
+    }
 }
 
 /// Docker's status for each kind of failure.

@@ -4,6 +4,7 @@
 //! synchronous), write the response. Errors become statuses in exactly one
 //! place ([`error`]).
 
+mod attach;
 mod containers;
 mod error;
 mod images;
@@ -41,6 +42,7 @@ pub fn app(backends: Backends) -> Router {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(attach::routes())
         .fallback(error::not_found)
         .with_state(backends);
     version::wrap(routes)

@@ -36,6 +36,13 @@ impl ConsoleSocket {
         Ok(Self { listener, path })
     }
 
+    /// Wraps a listener the caller bound at `path` (a caller whose paths
+    /// may exceed sun_path binds through a short alias); the file at `path`
+    /// is removed on drop.
+    pub fn from_listener(listener: UnixListener, path: PathBuf) -> Self {
+        Self { listener, path }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -76,6 +83,12 @@ impl Drop for ConsoleSocket {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Sets the window size of the terminal `fd` (a pty master: the size
+/// applies to its slave, which gets SIGWINCH).
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
+    sys::set_window_size(fd, rows, cols)
 }
 
 /// Our stdin in raw mode while alive, when it is a terminal.

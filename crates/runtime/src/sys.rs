@@ -58,3 +58,18 @@ pub fn copy_window_size(
         .map_err(|e| RuntimeError::sys("set terminal size", e))?;
     Ok(())
 }
+
+/// Sets the window size of terminal `fd` (TIOCSWINSZ).
+pub fn set_window_size(fd: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `fd` is a live descriptor and `size` a valid winsize.
+    unsafe { tiocswinsz(fd.as_raw_fd(), &size) }
+        .map_err(|e| RuntimeError::sys("set terminal size", e))?;
+    Ok(())
+}

@@ -1,23 +1,27 @@
 //! `berth shim`: one small, single-threaded process per running container
-//! (DESIGN.md, "Process model"). It creates and starts the container
-//! through the runtime library, so the container's init is its child; holds
-//! the container's stdout and stderr and writes them to a json-file log;
-//! reaps the init and records its exit status in `<dir>/exit.json`; answers
-//! a control socket. It runs in its own session, so containers outlive a
-//! daemon that dies.
+//! (DESIGN.md, "Process model"). It creates the container through the
+//! runtime library, so the container's init is its child; holds the
+//! container's stdio (pipes, or a pty with a TTY) and writes its output to
+//! a json-file log and to attached clients; feeds stdin; reaps the init and
+//! records its exit status in `<dir>/exit.json`; answers a control socket.
+//! It runs in its own session, so containers outlive a daemon that dies.
 //!
 //! Start-up handshake: the shim's stdout is a pipe to whoever spawned it.
-//! Once the container runs, the shim writes `ready <pid>` there (or
-//! `error <message>`) and lets go of it.
+//! Once the container is created, the shim writes `created <pid>` there
+//! (or `error <message>`); the daemon then attaches what waits for output
+//! and sends `start` on the control socket. The shim holds the pipe until
+//! then: if the daemon dies first, the shim deletes the container.
 
 pub mod protocol;
 
+mod client;
 mod logfile;
+mod stdio;
 mod supervise;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use berth_runtime::{CreateOptions, Libcontainer, Runtime};
@@ -47,6 +51,16 @@ pub struct Args {
     /// The container's json-file log.
     #[arg(long)]
     pub log_path: PathBuf,
+    /// Give the container a terminal (the spec's `process.terminal`).
+    #[arg(long)]
+    pub tty: bool,
+    /// Keep the container's stdin open for attached clients.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Close the container's stdin when the first attached client's input
+    /// ends (Docker's `StdinOnce`).
+    #[arg(long)]
+    pub stdin_once: bool,
 }
 
 /// Entry point of `berth shim ARGS`.
@@ -97,72 +111,43 @@ fn run(args: &Args, handshake: &mut File) -> Result<i32, String> {
         .open(&args.log_path)
         .map_err(|e| format!("opening the container log {}: {e}", args.log_path.display()))?;
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("becoming a subreaper: {e}"))?;
-    let (out_r, err_r) = redirect_stdio()?;
+    let pending = stdio::Pending::prepare(&args.dir, args.tty, args.stdin)?;
     let runtime = Libcontainer::new(&args.runtime_root);
     let opts = CreateOptions {
         bundle: args.bundle.clone(),
+        console_socket: pending.console_socket().map(PathBuf::from),
         ..CreateOptions::default()
     };
     let created = runtime.create(&args.id, &opts);
-    // The shim must not hold the write ends: EOF on the pipes means every
-    // process of the container closed them.
-    release_stdio(&shim_log)?;
+    let io = pending.finish(&shim_log);
     let state = created.map_err(|e| e.to_string())?;
     let pid = state.pid;
-    if pid <= 0 {
-        return Err("the runtime reported no init pid".to_owned());
-    }
-    let supervisor =
-        supervise::Supervisor::new(args, &runtime, pid, out_r, err_r, JsonLog::new(log));
-    let mut sup = match supervisor {
+    let setup = io.and_then(|io| {
+        if pid <= 0 {
+            return Err("the runtime reported no init pid".to_owned());
+        }
+        let pipe = handshake.try_clone().map_err(|e| e.to_string())?;
+        supervise::Supervisor::new(args, &runtime, pid, io, JsonLog::new(log), pipe)
+            .map_err(|e| format!("setting up supervision: {e}"))
+    });
+    let mut sup = match setup {
         Ok(s) => s,
         Err(e) => {
             // The init exists, waiting to be started: never leave it behind.
             let _ = runtime.delete(&args.id, true);
-            return Err(format!("setting up supervision: {e}"));
+            return Err(e);
         }
     };
-    if let Err(e) = runtime.start(&args.id) {
+    if let Err(e) = writeln!(handshake, "created {pid}") {
+        drop(sup);
         let _ = runtime.delete(&args.id, true);
-        return Err(e.to_string());
+        return Err(format!("answering the daemon: {e}"));
     }
-    writeln!(handshake, "ready {pid}").map_err(|e| format!("answering the daemon: {e}"))?;
-    // Let go of the daemon: it may die, the container must not notice.
-    drop(std::mem::replace(handshake, File::from(open_null()?)));
-    Ok(sup.run())
-}
-
-fn open_null() -> Result<OwnedFd, String> {
-    let f = File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map_err(|e| format!("opening /dev/null: {e}"))?;
-    Ok(f.into())
-}
-
-/// Makes fd 0 /dev/null and fds 1, 2 the write ends of two pipes, which
-/// the container inherits; returns the read ends.
-fn redirect_stdio() -> Result<(OwnedFd, OwnedFd), String> {
-    use nix::fcntl::OFlag;
-    let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let null = open_null()?;
-    for (from, to) in [
-        (null.as_raw_fd(), 0),
-        (out_w.as_raw_fd(), 1),
-        (err_w.as_raw_fd(), 2),
-    ] {
-        nix::unistd::dup2(from, to).map_err(|e| format!("dup2 onto fd {to}: {e}"))?;
-    }
-    Ok((out_r, err_r))
-}
-
-/// Points fds 1 and 2 at the shim's own log again (and 0 at /dev/null).
-fn release_stdio(shim_log: &File) -> Result<(), String> {
-    for to in [1, 2] {
-        nix::unistd::dup2(shim_log.as_raw_fd(), to)
-            .map_err(|e| format!("dup2 onto fd {to}: {e}"))?;
-    }
-    Ok(())
+    // The supervisor holds its own copy of the pipe until the start.
+    drop(std::mem::replace(
+        handshake,
+        File::from(stdio::open_null()?),
+    ));
+    // Abandoned before the start: the container never ran.
+    Ok(sup.run().unwrap_or(1))
 }

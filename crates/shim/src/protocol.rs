@@ -1,7 +1,9 @@
 //! The shim's control protocol: one JSON object per line each way on
 //! `<dir>/control.sock`. Small on purpose: the daemon asks, the shim
 //! answers; the exit status also lands in `<dir>/exit.json` so it survives
-//! the shim.
+//! the shim. After an `attach` request is answered `ok`, the connection
+//! carries raw bytes: output to the daemon, stdin from it; the shim closes
+//! it once the container's output is all written.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +22,19 @@ pub enum Request {
     Kill { signal: i32 },
     /// Answers once the container has exited.
     Wait,
+    /// Starts the created container (the daemon attaches first, so no
+    /// output is missed).
+    Start,
+    /// Turns this connection into a stream of the container's output
+    /// (Docker's multiplexed frames, or raw with a TTY) and, with `stdin`,
+    /// feeds what the client writes to the container's stdin.
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
+    /// Sets the terminal size (containers with a TTY).
+    Resize { height: u16, width: u16 },
 }
 
 /// An answer from the shim.
@@ -66,7 +81,7 @@ const SUN_PATH_MAX: usize = 107;
 /// Runs `f` with a path to `name` inside `dir` that fits in sun_path: the
 /// path itself when short enough, else `/proc/self/fd/<dir fd>/<name>`
 /// (data roots may be deep; a socket path may not).
-fn short_path<T>(
+pub(crate) fn short_path<T>(
     dir: &std::path::Path,
     name: &str,
     f: impl FnOnce(&std::path::Path) -> std::io::Result<T>,

@@ -55,13 +55,30 @@ impl Daemon {
         panic!("the daemon did not listen on {}", self.socket().display());
     }
 
-    pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .args(args)
+    /// A docker command against this daemon, to configure further.
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
+        c.args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
-            .output()
-            .unwrap()
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        c
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.command("docker", args).output().unwrap()
+    }
+
+    /// Runs docker with `input` on its stdin; returns its output.
+    pub fn docker_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .command("docker", args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
     }
 
     /// Runs docker, which must succeed; returns its stdout.

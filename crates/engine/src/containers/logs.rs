@@ -1,6 +1,7 @@
 //! `GET /containers/{id}/logs` from the json-file log: stream selection,
 //! tail, since/until, timestamps, follow; written in Docker's multiplexed
-//! frame format (8-byte header: stream, 0, 0, 0, big-endian length).
+//! frame format (8-byte header: stream, 0, 0, 0, big-endian length), or
+//! raw for a container with a TTY.
 
 use std::io::{BufRead, BufReader, Seek, Write};
 use std::time::Duration;
@@ -70,8 +71,9 @@ impl ContainerService {
             }
         }
         let skip = opts.tail.map_or(0, |n| lines.len().saturating_sub(n));
+        let tty = rec.request.tty;
         for l in &lines[skip..] {
-            write_entry(out, l, opts).map_err(io)?;
+            write_entry(out, l, opts, tty).map_err(io)?;
         }
         if !opts.follow {
             return Ok(());
@@ -90,7 +92,7 @@ impl ContainerService {
                 }
                 pos += l.len() as u64;
                 got = true;
-                write_entry(out, &l, opts).map_err(io)?;
+                write_entry(out, &l, opts, tty).map_err(io)?;
             }
             out.flush().map_err(io)?;
             if !running && !got {
@@ -101,7 +103,14 @@ impl ContainerService {
     }
 }
 
-fn write_entry(out: &mut dyn Write, line: &str, opts: &LogOptions) -> std::io::Result<()> {
+/// One entry: a multiplexed frame, or the text alone for a container with
+/// a TTY (its output is one stream, as Docker writes it).
+fn write_entry(
+    out: &mut dyn Write,
+    line: &str,
+    opts: &LogOptions,
+    tty: bool,
+) -> std::io::Result<()> {
     let Some(e) = parse(line) else { return Ok(()) };
     let wanted = (e.stream == 1 && opts.stdout) || (e.stream == 2 && opts.stderr);
     let in_time = opts.since.is_none_or(|s| e.unix >= s) && opts.until.is_none_or(|u| e.unix <= u);
@@ -113,6 +122,9 @@ fn write_entry(out: &mut dyn Write, line: &str, opts: &LogOptions) -> std::io::R
     } else {
         e.text
     };
+    if tty {
+        return out.write_all(payload.as_bytes());
+    }
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     let mut header = [e.stream, 0, 0, 0, 0, 0, 0, 0];
     header[4..].copy_from_slice(&len.to_be_bytes());

@@ -2,6 +2,7 @@
 //! wait, remove, with Docker's rules. One template per operation: resolve
 //! the name, check the state (conflict error), act, record, notify waiters.
 
+mod attach;
 mod logs;
 pub mod model;
 mod records;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use berth_store::Store;
 use rusqlite::Connection;
 
+pub use attach::{AttachOptions, Attachment};
 pub use logs::LogOptions;
 use model::{CreateRequest, Record, State, Status};
 
@@ -34,6 +36,16 @@ pub struct ContainerService {
     changed: (Mutex<u64>, Condvar),
     /// (id, exit code) of the latest removals, oldest first.
     removed: Mutex<std::collections::VecDeque<(String, i32)>>,
+    /// Attached clients waiting for their container to start.
+    attaching: Mutex<attach::WaitingClients>,
+}
+
+/// A shim whose container is created, not yet started.
+struct Created {
+    child: Child,
+    pid: i32,
+    /// The shim's end of the pipe is watched until the start.
+    handshake: Option<BufReader<std::process::ChildStdout>>,
 }
 
 /// What a waiter waits for, given the record (None: removed).
@@ -78,6 +90,7 @@ impl ContainerService {
             db: Mutex::new(records::open(&data_root.join("berth.db"))?),
             changed: (Mutex::new(0), Condvar::new()),
             removed: Mutex::new(std::collections::VecDeque::new()),
+            attaching: Mutex::new(attach::WaitingClients::new()),
         });
         svc.reconcile()?;
         Ok(svc)
@@ -117,12 +130,6 @@ impl ContainerService {
 
     /// Creates a container (nothing runs yet); returns its ID.
     pub fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<String> {
-        if req.tty {
-            return Err(EngineError::new(
-                ErrorKind::NotImplemented,
-                "containers with a TTY (-t) are not supported by berth yet",
-            ));
-        }
         let image_id = self
             .store
             .resolve(&req.image)
@@ -188,7 +195,9 @@ impl ContainerService {
             Some((&dir.join("upper"), &dir.join("work"))),
             &rootfs,
         )?;
-        let started = self.spawn_shim(&rec, &rootfs);
+        let started = self
+            .spawn_shim(&rec, &rootfs)
+            .and_then(|shim| self.start_shim(&mut rec, shim));
         let (child, pid) = match started {
             Ok(s) => s,
             Err(e) => {
@@ -196,6 +205,53 @@ impl ContainerService {
                 return Err(e);
             }
         };
+        self.notify();
+        tracing::debug!(id = rec.id, pid, "started");
+        let svc = self.clone();
+        let id = rec.id.clone();
+        std::thread::spawn(move || svc.watch_child(child, &id));
+        Ok(())
+    }
+
+    /// Connects the clients waiting to attach, starts the created
+    /// container, records it running (under the attach lock: a client
+    /// attaching meanwhile waits for the record).
+    fn start_shim(&self, rec: &mut Record, shim: Created) -> Result<(Child, i32)> {
+        let Created {
+            mut child,
+            pid,
+            handshake,
+        } = shim;
+        let mut waiting = self.lock_attaching();
+        self.connect_waiting(&mut waiting, &rec.id);
+        if let (true, Some([height, width])) =
+            (rec.request.tty, rec.request.host_config.console_size)
+        {
+            // Sized before it starts: the first thing a shell asks.
+            let resize = berth_shim::protocol::Request::Resize { height, width };
+            if let Err(e) = self.ask_shim(&rec.id, &resize) {
+                tracing::warn!(id = rec.id, error = %e.message, "setting the console size");
+            }
+        }
+        let answer = self.ask_shim(&rec.id, &berth_shim::protocol::Request::Start);
+        // The shim no longer needs the pipe once started (and gives up if
+        // it closes before).
+        drop(handshake);
+        match answer {
+            Ok(berth_shim::protocol::Response::Ok) => {}
+            other => {
+                let _ = child.wait();
+                let message = match other {
+                    Ok(berth_shim::protocol::Response::Error { message }) => message,
+                    Ok(r) => format!("unexpected answer {r:?}"),
+                    Err(e) => e.message,
+                };
+                return Err(EngineError::new(
+                    ErrorKind::Internal,
+                    format!("failed to start the container: {message}"),
+                ));
+            }
+        }
         rec.state = State {
             status: Status::Running,
             pid,
@@ -203,15 +259,13 @@ impl ContainerService {
             started_at: now(),
             finished_at: rec.state.finished_at.clone(),
         };
-        records::update(&self.conn(), &rec)?;
-        self.notify();
-        let svc = self.clone();
-        let id = rec.id.clone();
-        std::thread::spawn(move || svc.watch_child(child, &id));
-        Ok(())
+        records::update(&self.conn(), rec)?;
+        Ok((child, pid))
     }
 
-    fn spawn_shim(&self, rec: &Record, rootfs: &Path) -> Result<(Child, i32)> {
+    /// Spawns the shim, which creates the container; returns once it is
+    /// created (not started).
+    fn spawn_shim(&self, rec: &Record, rootfs: &Path) -> Result<Created> {
         let image = self
             .store
             .config(&rec.image_id.parse().map_err(|e| internal("image ID", e))?)?;
@@ -234,6 +288,9 @@ impl ContainerService {
             .arg(&shim_dir)
             .arg("--log-path")
             .arg(self.log_path(&rec.id))
+            .args(rec.request.tty.then_some("--tty"))
+            .args(rec.request.open_stdin.then_some("--stdin"))
+            .args(rec.request.stdin_once.then_some("--stdin-once"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -243,14 +300,16 @@ impl ContainerService {
             .spawn()
             .map_err(|e| internal("starting the shim", e))?;
         let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            let _ = BufReader::new(out).read_line(&mut line);
+        let mut handshake = child.stdout.take().map(BufReader::new);
+        if let Some(out) = &mut handshake {
+            let _ = out.read_line(&mut line);
         }
         match line.trim().split_once(' ') {
-            Some(("ready", pid)) => Ok((
+            Some(("created", pid)) => Ok(Created {
                 child,
-                pid.parse().map_err(|e| internal("the shim's answer", e))?,
-            )),
+                pid: pid.parse().map_err(|e| internal("the shim's answer", e))?,
+                handshake,
+            }),
             other => {
                 let _ = child.wait();
                 let msg = other.map_or("the shim exited without an answer".to_owned(), |(_, m)| {
@@ -488,6 +547,7 @@ impl ContainerService {
         // must find the code.
         self.remember_removal(&rec.id, self.find(&rec.id)?.state.exit_code);
         records::delete(&self.conn(), &rec.id)?;
+        self.drop_waiting(&rec.id);
         self.store.release(&rec.id)?;
         std::fs::remove_dir_all(&dir).map_err(|e| internal("removing the container's files", e))?;
         let _ = std::fs::remove_dir_all(self.shim_dir(&rec.id));
@@ -611,6 +671,8 @@ pub trait ContainerBackend: Send + Sync {
     ) -> Result<Vec<serde_json::Value>>;
     fn inspect(&self, name: &str) -> Result<serde_json::Value>;
     fn logs(&self, name: &str, opts: &LogOptions, out: &mut dyn Write) -> Result<()>;
+    fn attach(&self, name: &str, opts: AttachOptions) -> Result<Attachment>;
+    fn resize(&self, name: &str, height: u16, width: u16) -> Result<()>;
 }
 
 impl ContainerBackend for Arc<ContainerService> {
@@ -645,6 +707,12 @@ impl ContainerBackend for Arc<ContainerService> {
     }
     fn logs(&self, name: &str, opts: &LogOptions, out: &mut dyn Write) -> Result<()> {
         ContainerService::logs(self, name, opts, out)
+    }
+    fn attach(&self, name: &str, opts: AttachOptions) -> Result<Attachment> {
+        ContainerService::attach(self, name, opts)
+    }
+    fn resize(&self, name: &str, height: u16, width: u16) -> Result<()> {
+        ContainerService::resize(self, name, height, width)
     }
 }
 

@@ -19,6 +19,10 @@ pub struct CreateRequest {
     pub hostname: String,
     pub tty: bool,
     pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
     pub stop_signal: Option<String>,
     pub host_config: HostConfig,
 }
@@ -42,6 +46,8 @@ pub struct HostConfig {
     pub readonly_rootfs: bool,
     pub auto_remove: bool,
     pub network_mode: String,
+    /// The terminal's initial [height, width] (the docker CLI sends its own).
+    pub console_size: Option<[u16; 2]>,
 }
 
 /// Where a container is in its life.

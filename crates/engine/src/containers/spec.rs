@@ -22,10 +22,16 @@ pub fn build(rec: &Record, image: &ImageConfig, rootfs: &Path) -> Result<Value> 
     let mut s = serde_json::to_value(spec).map_err(|e| EngineError::invalid(e.to_string()))?;
     let img = image.config.clone().unwrap_or_default();
     s["root"] = json!({ "path": rootfs, "readonly": req.host_config.readonly_rootfs });
-    s["process"]["env"] = json!(merge_env(
+    let mut env = merge_env(
         img.env.as_deref().unwrap_or_default(),
-        req.env.as_deref().unwrap_or_default()
-    ));
+        req.env.as_deref().unwrap_or_default(),
+    );
+    // Docker's rule: a terminal gets TERM=xterm unless the user set TERM.
+    if req.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_owned());
+    }
+    s["process"]["env"] = json!(env);
+    s["process"]["terminal"] = json!(req.tty);
     let cwd = [req.working_dir.as_str(), img.working_dir.as_str()]
         .into_iter()
         .find(|w| !w.is_empty())

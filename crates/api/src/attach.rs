@@ -1,0 +1,167 @@
+//! `POST /containers/{id}/attach` and `/resize`. Attach hijacks the
+//! connection (`Upgrade: tcp`, answered 101): from then on the socket
+//! carries the container's output (Docker's multiplexed frames, raw with a
+//! TTY) one way and stdin the other. A client that does not ask for the
+//! upgrade gets the output as a streamed body.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use berth_engine::containers::{AttachOptions, Attachment, LogOptions};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::error::{blocking, ApiError};
+use crate::query::Query;
+use crate::stream::writer_body;
+use crate::Backends;
+
+/// The media type Docker answers an attach with (API < 1.42).
+const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
+
+pub fn routes() -> Router<Backends> {
+    Router::new()
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/resize", post(resize))
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// What the attach request asked for.
+struct Asked {
+    id: String,
+    opts: AttachOptions,
+    logs: bool,
+}
+
+async fn attach(
+    State(b): State<Backends>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    mut req: Request,
+) -> Result<Response> {
+    let q = Query::parse(q.as_deref());
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let opts = AttachOptions {
+        // Without the upgrade the client cannot send anything.
+        stdin: q.flag("stdin")? && upgrade,
+        stdout: q.flag("stdout")?,
+        stderr: q.flag("stderr")?,
+    };
+    let asked = Asked {
+        id: id.clone(),
+        opts,
+        logs: q.flag("logs")?,
+    };
+    // Registered before the answer: a client that starts the container
+    // once attached must not miss its first output.
+    let backend = b.clone();
+    let attachment = if q.flag("stream")? {
+        Some(blocking(move || backend.containers.attach(&id, opts)).await?)
+    } else {
+        blocking(move || backend.containers.inspect(&id).map(drop)).await?;
+        None
+    };
+    if !upgrade {
+        let body = writer_body(move |out| {
+            out.write_all(&replay(&b, &asked))
+                .map_err(|e| e.to_string())?;
+            if let Some(mut shim) = attachment.and_then(Attachment::connect) {
+                std::io::copy(&mut shim, out).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+        return Ok(([(header::CONTENT_TYPE, RAW_STREAM)], body).into_response());
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(conn) => relay(TokioIo::new(conn), b, asked, attachment).await,
+            Err(e) => tracing::debug!(error = %e, "an attach upgrade failed"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .header(header::CONTENT_TYPE, RAW_STREAM)
+        .body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The log so far, when asked for (`logs=1`), in the stream's format.
+fn replay(b: &Backends, asked: &Asked) -> Vec<u8> {
+    let mut out = Vec::new();
+    if asked.logs {
+        let opts = LogOptions {
+            stdout: asked.opts.stdout,
+            stderr: asked.opts.stderr,
+            ..LogOptions::default()
+        };
+        if let Err(e) = b.containers.logs(&asked.id, &opts, &mut out) {
+            tracing::debug!(error = %e.message, "replaying logs for an attach");
+        }
+    }
+    out
+}
+
+/// Copies between the hijacked connection and the shim until the
+/// container's output ends.
+async fn relay<C>(conn: C, b: Backends, asked: Asked, attachment: Option<Attachment>)
+where
+    C: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut client_in, mut client_out) = tokio::io::split(conn);
+    let replayed = tokio::task::spawn_blocking(move || replay(&b, &asked))
+        .await
+        .unwrap_or_default();
+    if client_out.write_all(&replayed).await.is_err() {
+        return;
+    }
+    // Waits (on a blocking thread) until the container starts.
+    let shim = match attachment {
+        Some(a) => tokio::task::spawn_blocking(move || a.connect())
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let shim = shim.and_then(|s| {
+        s.set_nonblocking(true).ok()?;
+        tokio::net::UnixStream::from_std(s).ok()
+    });
+    let Some(shim) = shim else {
+        let _ = client_out.shutdown().await;
+        return;
+    };
+    let (mut shim_out, mut shim_in) = shim.into_split();
+    // The client's end of input (docker closes its write side after stdin
+    // EOF) reaches the shim as ours.
+    let input = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut client_in, &mut shim_in).await;
+        let _ = shim_in.shutdown().await;
+    });
+    let _ = tokio::io::copy(&mut shim_out, &mut client_out).await;
+    let _ = client_out.shutdown().await;
+    input.abort();
+}
+
+async fn resize(
+    State(b): State<Backends>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    let q = Query::parse(q.as_deref());
+    let dimension = |k: &str| -> Result<u16> {
+        q.get(k)
+            .unwrap_or("0")
+            .parse()
+            .map_err(|_| ApiError::invalid(format!("invalid {k}: must be a number up to 65535")))
+    };
+    let (h, w) = (dimension("h")?, dimension("w")?);
+    blocking(move || b.containers.resize(&id, h, w)).await?;
+    Ok(StatusCode::OK.into_response())
+}
