@@ -5,7 +5,9 @@
 mod attach;
 mod logs;
 pub mod model;
+mod mounts;
 mod records;
+mod restart;
 mod spec;
 mod view;
 
@@ -38,6 +40,8 @@ pub struct ContainerService {
     removed: Mutex<std::collections::VecDeque<(String, i32)>>,
     /// Attached clients waiting for their container to start.
     attaching: Mutex<attach::WaitingClients>,
+    /// The last restart delay of each container its policy restarts.
+    restart_delays: Mutex<std::collections::HashMap<String, Duration>>,
 }
 
 /// A shim whose container is created, not yet started.
@@ -91,7 +95,11 @@ impl ContainerService {
             changed: (Mutex::new(0), Condvar::new()),
             removed: Mutex::new(std::collections::VecDeque::new()),
             attaching: Mutex::new(attach::WaitingClients::new()),
+            restart_delays: Mutex::new(std::collections::HashMap::new()),
         });
+        // Before reconciling: what exited while the daemon was down gets
+        // its policy applied there, not twice.
+        svc.restart_at_boot()?;
         svc.reconcile()?;
         Ok(svc)
     }
@@ -158,6 +166,7 @@ impl ContainerService {
             state: State::default(),
         };
         spec::check(&rec)?;
+        restart::check(&rec.request.host_config)?;
         let dir = self.dir(&id);
         for sub in ["upper", "work", "rootfs"] {
             std::fs::create_dir_all(dir.join(sub))
@@ -177,9 +186,18 @@ impl ContainerService {
         Ok(id)
     }
 
-    /// Starts a created or exited container through a new shim.
+    /// Starts a created or exited container through a new shim (the
+    /// user's start: the restart policy applies again).
     pub fn start(self: &Arc<Self>, name: &str) -> Result<()> {
+        self.start_as(name, true)
+    }
+
+    /// Starts a container; `manual`: asked by the user, not by a policy.
+    fn start_as(self: &Arc<Self>, name: &str, manual: bool) -> Result<()> {
         let mut rec = self.find(name)?;
+        if manual {
+            self.lock_policy().remove(&rec.id);
+        }
         if rec.state.status == Status::Running {
             return Err(EngineError::new(
                 ErrorKind::NotModified,
@@ -257,7 +275,8 @@ impl ContainerService {
             pid,
             exit_code: 0,
             started_at: now(),
-            finished_at: rec.state.finished_at.clone(),
+            manually_stopped: false,
+            ..rec.state.clone()
         };
         records::update(&self.conn(), rec)?;
         Ok((child, pid))
@@ -358,6 +377,8 @@ impl ContainerService {
             rec.state.pid = 0;
             rec.state.exit_code = status.as_ref().map_or(255, |s| s.exit_code);
             rec.state.finished_at = status.map_or_else(now, |s| s.finished_at);
+            // Marks it restarting; the restart waits for its delay.
+            self.plan_restart(&mut rec);
             if let Err(e) = records::update(&conn, &rec) {
                 tracing::error!(id, error = %e, "recording an exit");
             }
@@ -408,9 +429,39 @@ impl ContainerService {
         serde_json::from_str(&answer).map_err(|e| internal("the shim's answer", e))
     }
 
+    /// Records that the user stopped the container (its restart policy
+    /// waits); a restarting container is stopped right here. Returns the
+    /// record as it was.
+    fn mark_stopped(&self, name: &str) -> Result<Record> {
+        // After a restart in progress, never in its middle.
+        let _policy = self.lock_policy();
+        let conn = self.conn();
+        let rec = records::find(&conn, name)?;
+        let mut now = rec.clone();
+        now.state.manually_stopped = true;
+        if now.state.status == Status::Restarting {
+            now.state.status = Status::Exited;
+        }
+        if now.state != rec.state {
+            records::update(&conn, &now)?;
+            drop(conn);
+            self.notify();
+        }
+        Ok(rec)
+    }
+
     /// Sends a signal (a name like `SIGTERM`/`TERM`/`KILL` or a number).
     pub fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
         let rec = self.find(name)?;
+        if rec.state.status == Status::Restarting {
+            return Err(EngineError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "Container {} is restarting, wait until the container is running",
+                    rec.id
+                ),
+            ));
+        }
         if rec.state.status != Status::Running {
             return Err(EngineError::new(
                 ErrorKind::Conflict,
@@ -418,6 +469,10 @@ impl ContainerService {
             ));
         }
         let signal = parse_signal(signal.unwrap_or("SIGKILL"))?;
+        let stop_signal = parse_signal(rec.request.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
+        if signal == nix::sys::signal::Signal::SIGKILL as i32 || signal == stop_signal {
+            self.mark_stopped(&rec.id)?;
+        }
         match self.ask_shim(&rec.id, &berth_shim::protocol::Request::Kill { signal })? {
             berth_shim::protocol::Response::Error { message } => {
                 Err(EngineError::new(ErrorKind::Conflict, message))
@@ -429,9 +484,9 @@ impl ContainerService {
     /// Stop signal, then SIGKILL after `timeout` (default 10 s). Returns
     /// false when the container was not running (Docker's 304).
     pub fn stop(&self, name: &str, timeout: Option<u64>) -> Result<bool> {
-        let rec = self.find(name)?;
+        let rec = self.mark_stopped(name)?;
         if rec.state.status != Status::Running {
-            return Ok(false);
+            return Ok(rec.state.status == Status::Restarting);
         }
         let stop_signal = rec
             .request
@@ -494,7 +549,7 @@ impl ContainerService {
             // An exit after the call: of the run in progress, or of the next start.
             "next-exit" => Box::new(move |r| {
                 r.is_none_or(|r| {
-                    r.state.status == Status::Exited
+                    matches!(r.state.status, Status::Exited | Status::Restarting)
                         && (was_running || r.state.started_at != started_at)
                 })
             }),
@@ -529,6 +584,12 @@ impl ContainerService {
     /// Removes a container (`force`: kill it first if it runs).
     pub fn remove(&self, name: &str, force: bool) -> Result<()> {
         let rec = self.find(name)?;
+        if rec.state.status == Status::Restarting && !force {
+            return Err(EngineError::new(
+                ErrorKind::Conflict,
+                format!("You cannot remove a restarting container {}. Stop the container before attempting removal or force remove", rec.id),
+            ));
+        }
         if rec.state.status == Status::Running {
             if !force {
                 return Err(EngineError::new(

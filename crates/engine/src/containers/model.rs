@@ -32,6 +32,8 @@ pub struct CreateRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
     pub binds: Option<Vec<String>>,
+    /// Mount point → tmpfs options.
+    pub tmpfs: Option<BTreeMap<String, String>>,
     pub memory: i64,
     pub memory_swap: i64,
     pub nano_cpus: i64,
@@ -48,6 +50,16 @@ pub struct HostConfig {
     pub network_mode: String,
     /// The terminal's initial [height, width] (the docker CLI sends its own).
     pub console_size: Option<[u16; 2]>,
+    pub restart_policy: RestartPolicy,
+}
+
+/// `HostConfig.RestartPolicy`: `no`, `always`, `unless-stopped`,
+/// `on-failure` (with an optional maximum of retries).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub maximum_retry_count: i64,
 }
 
 /// Where a container is in its life.
@@ -56,15 +68,23 @@ pub struct HostConfig {
 pub enum Status {
     Created,
     Running,
+    /// Exited; its restart policy starts it again after a delay.
+    Restarting,
     Exited,
 }
 
 impl Status {
+    /// Running or about to run again: what `docker ps` lists without -a.
+    pub fn is_up(self) -> bool {
+        matches!(self, Self::Running | Self::Restarting)
+    }
+
     /// Docker's name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
             Self::Running => "running",
+            Self::Restarting => "restarting",
             Self::Exited => "exited",
         }
     }
@@ -78,6 +98,12 @@ pub struct State {
     pub exit_code: i32,
     pub started_at: String,
     pub finished_at: String,
+    /// Restarts done by the restart policy.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Stopped by the user (`docker stop`/`kill`): the policy waits.
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 impl Default for State {
@@ -89,6 +115,8 @@ impl Default for State {
             exit_code: 0,
             started_at: zero.clone(),
             finished_at: zero,
+            restart_count: 0,
+            manually_stopped: false,
         }
     }
 }

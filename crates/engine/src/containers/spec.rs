@@ -8,6 +8,7 @@ use berth_image::config::ImageConfig;
 use serde_json::{json, Value};
 
 use super::model::Record;
+use super::mounts;
 use crate::error::{EngineError, Result};
 
 /// CPU period Docker uses to express `NanoCpus`.
@@ -53,6 +54,7 @@ pub fn build(rec: &Record, image: &ImageConfig, rootfs: &Path) -> Result<Value> 
     s["linux"]["resources"] = resources(rec)?;
     capabilities(&mut s, rec)?;
     network(&mut s, &req.host_config.network_mode)?;
+    mounts::apply(&mut s, mounts::user_mounts(&req.host_config)?)?;
     Ok(s)
 }
 
@@ -62,6 +64,7 @@ pub fn check(rec: &Record) -> Result<()> {
     let mut s = serde_json::to_value(spec).map_err(|e| EngineError::invalid(e.to_string()))?;
     resources(rec)?;
     capabilities(&mut s, rec)?;
+    mounts::user_mounts(&rec.request.host_config)?;
     network(&mut s, &rec.request.host_config.network_mode)
 }
 
@@ -139,7 +142,8 @@ fn lookup(file: &str, pick: impl Fn(&[&str]) -> bool) -> Option<Vec<&str>> {
 
 fn resources(rec: &Record) -> Result<Value> {
     let h = &rec.request.host_config;
-    let mut r = json!({ "devices": [{ "allow": false, "access": "rwm" }] });
+    // Privileged: every device, as Docker allows.
+    let mut r = json!({ "devices": [{ "allow": h.privileged, "access": "rwm" }] });
     if h.memory < 0 || h.nano_cpus < 0 || h.cpu_shares < 0 {
         return Err(EngineError::invalid(
             "memory, CPU shares and NanoCpus must not be negative",

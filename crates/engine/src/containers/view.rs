@@ -31,6 +31,11 @@ fn status_text(r: &Record) -> String {
     match r.state.status {
         Status::Created => "Created".to_owned(),
         Status::Running => format!("Up {}", human(now - unix(&r.state.started_at))),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            human(now - unix(&r.state.finished_at))
+        ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
@@ -78,9 +83,7 @@ impl ContainerService {
         let mut recs: Vec<Record> = self
             .records()?
             .into_iter()
-            .filter(|r| {
-                all || !filters.get("status").is_empty() || r.state.status == Status::Running
-            })
+            .filter(|r| all || !filters.get("status").is_empty() || r.state.status.is_up())
             .filter(|r| matches(r, filters))
             .collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
@@ -103,7 +106,7 @@ impl ContainerService {
                     "Labels": r.request.labels.clone().unwrap_or_default(),
                     "HostConfig": { "NetworkMode": if r.request.host_config.network_mode.is_empty() { "default" } else { r.request.host_config.network_mode.as_str() } },
                     "NetworkSettings": { "Networks": {} },
-                    "Mounts": [],
+                    "Mounts": super::mounts::describe(&r.request.host_config),
                 })
             })
             .collect())
@@ -124,7 +127,7 @@ impl ContainerService {
                 "Status": st.status.as_str(),
                 "Running": st.status == Status::Running,
                 "Paused": false,
-                "Restarting": false,
+                "Restarting": st.status == Status::Restarting,
                 "OOMKilled": false,
                 "Dead": false,
                 "Pid": st.pid,
@@ -139,7 +142,7 @@ impl ContainerService {
             "HostsPath": "",
             "LogPath": self.log_path(&r.id),
             "Name": format!("/{}", r.name),
-            "RestartCount": 0,
+            "RestartCount": st.restart_count,
             "Driver": "overlay2",
             "Platform": "linux",
             "HostConfig": req.host_config,
@@ -147,12 +150,16 @@ impl ContainerService {
                 "Name": "overlay2",
                 "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs") },
             },
-            "Mounts": [],
+            "Mounts": super::mounts::describe(&req.host_config),
             "Config": {
                 "Hostname": if req.hostname.is_empty() { &r.id[..12] } else { req.hostname.as_str() },
                 "User": req.user,
                 "Tty": req.tty,
                 "OpenStdin": req.open_stdin,
+                "StdinOnce": req.stdin_once,
+                "AttachStdin": req.attach_stdin,
+                "AttachStdout": req.attach_stdout,
+                "AttachStderr": req.attach_stderr,
                 "Env": req.env,
                 "Cmd": req.cmd,
                 "Entrypoint": req.entrypoint,
