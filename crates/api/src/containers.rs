@@ -97,11 +97,7 @@ async fn restart(
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
     let t = timeout(&Query::parse(q.as_deref()))?;
-    blocking(move || {
-        b.containers.stop(&id, t)?;
-        b.containers.start(&id)
-    })
-    .await?;
+    blocking(move || b.containers.restart(&id, t)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

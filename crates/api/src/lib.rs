@@ -7,6 +7,7 @@
 mod attach;
 mod containers;
 mod error;
+mod events;
 mod images;
 mod query;
 mod stream;
@@ -27,6 +28,7 @@ pub struct Backends {
     pub containers: Arc<dyn ContainerBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub system: Arc<dyn SystemBackend>,
+    pub events: Arc<berth_engine::Events>,
 }
 
 impl std::fmt::Debug for Backends {
@@ -43,6 +45,7 @@ pub fn app(backends: Backends) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(attach::routes())
+        .merge(events::routes())
         .fallback(error::not_found)
         .with_state(backends);
     version::wrap(routes)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use berth_api::Backends;
-use berth_engine::{ContainerService, ImageService, SystemService};
+use berth_engine::{ContainerService, Events, ImageService, SystemService};
 use berth_store::{Store, StoreOptions};
 use clap::Parser;
 
@@ -87,16 +87,19 @@ pub fn run(config: Config) -> Result<()> {
         })?,
     );
     let shim_bin = std::env::current_exe().context("finding the berth binary for shims")?;
+    let events = Arc::new(Events::default());
     let containers = ContainerService::new(
         store.clone(),
         &config.data_root,
         &config.exec_root,
         shim_bin,
+        events.clone(),
     )
     .with_context(|| "opening the container records")?;
     let backends = Backends {
         containers: Arc::new(containers),
-        images: Arc::new(ImageService::new(store.clone())),
+        images: Arc::new(ImageService::new(store.clone(), events.clone())),
+        events,
         system: Arc::new(SystemService::new(store, config.data_root.clone())),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

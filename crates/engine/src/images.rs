@@ -17,6 +17,7 @@ use berth_store::remove::Removal;
 use berth_store::Store;
 
 use crate::error::{EngineError, Result};
+use crate::events::Events;
 
 /// What `POST /images/create?fromSrc=-` asks for.
 #[derive(Debug, Clone, Default)]
@@ -46,12 +47,21 @@ pub trait ImageBackend: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct ImageService {
     store: Arc<Store>,
+    events: Arc<Events>,
 }
 
 impl ImageService {
-    /// A service over `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+    /// A service over `store`, publishing on `events`.
+    pub fn new(store: Arc<Store>, events: Arc<Events>) -> Self {
+        Self { store, events }
+    }
+
+    /// An image event: the image's ID, and its name when one applies.
+    fn emit(&self, action: &str, id: &str, name: Option<&str>) {
+        let attributes = name
+            .map(|n| [("name".to_owned(), familiar(n))].into())
+            .unwrap_or_default();
+        self.events.publish("image", action, id, attributes);
     }
 }
 
@@ -212,16 +222,23 @@ impl ImageBackend for ImageService {
             None => repo.to_owned(),
         };
         self.store.tag(name, &target)?;
+        let id = self.store.resolve(&target)?;
+        self.emit("tag", &id.to_string(), Some(&target));
         Ok(())
     }
 
     fn remove(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>> {
-        Ok(self
-            .store
-            .remove(name, force)?
-            .into_iter()
-            .map(delete_item)
-            .collect())
+        let id = self.store.resolve(name)?.to_string();
+        let removed = self.store.remove(name, force)?;
+        for r in &removed {
+            match r {
+                Removal::Untagged(t) => self.emit("untag", &id, Some(t)),
+                // Layers are deleted too; the event is the image's.
+                Removal::Deleted(d) if d.to_string() == id => self.emit("delete", &id, None),
+                Removal::Deleted(_) => {}
+            }
+        }
+        Ok(removed.into_iter().map(delete_item).collect())
     }
 
     fn prune(&self, filters: &Filters) -> Result<PruneResponse> {
@@ -242,6 +259,11 @@ impl ImageBackend for ImageService {
         let loaded = self.store.load(input)?;
         let mut lines = Vec::new();
         for img in loaded {
+            let id = img.id.to_string();
+            match img.tags.first() {
+                Some(t) => self.emit("load", &id, Some(t)),
+                None => self.emit("load", &id, None),
+            }
             if img.tags.is_empty() {
                 lines.push(format!("Loaded image ID: {}", img.id));
             }
@@ -255,8 +277,13 @@ impl ImageBackend for ImageService {
     }
 
     fn save(&self, names: &[String], out: &mut dyn Write) -> Result<()> {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.store.save(&names, Format::Docker, out)?;
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.store.save(&refs, Format::Docker, out)?;
+        for n in names {
+            if let Ok(id) = self.store.resolve(n) {
+                self.emit("save", &id.to_string(), Some(n));
+            }
+        }
         Ok(())
     }
 
@@ -271,6 +298,8 @@ impl ImageBackend for ImageService {
             reference,
             message: req.message.clone(),
         };
-        Ok(self.store.import(input, &opts)?.id.to_string())
+        let id = self.store.import(input, &opts)?.id.to_string();
+        self.emit("import", &id, opts.reference.as_deref());
+        Ok(id)
     }
 }

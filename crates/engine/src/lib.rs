@@ -4,10 +4,12 @@
 
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod system;
 
 pub use containers::ContainerService;
 pub use error::{EngineError, ErrorKind, Result};
+pub use events::Events;
 pub use images::{ImageBackend, ImageService};
 pub use system::{SystemBackend, SystemService};

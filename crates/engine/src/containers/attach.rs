@@ -67,6 +67,7 @@ impl ContainerService {
             stdin: opts.stdin && rec.request.open_stdin,
             ..opts
         };
+        self.emit("attach", &rec, &[]);
         // Registered under the lock a start takes, so a start cannot slip
         // between the state check and the registration.
         let mut waiting = self.lock_attaching();
@@ -157,7 +158,11 @@ impl ContainerService {
         }
         match self.ask_shim(&rec.id, &Request::Resize { height, width })? {
             Response::Error { message } => Err(EngineError::new(ErrorKind::Conflict, message)),
-            _ => Ok(()),
+            _ => {
+                let size = [("height", height.to_string()), ("width", width.to_string())];
+                self.emit("resize", &rec, &size);
+                Ok(())
+            }
         }
     }
 }

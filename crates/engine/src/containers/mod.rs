@@ -40,6 +40,7 @@ pub struct ContainerService {
     removed: Mutex<std::collections::VecDeque<(String, i32)>>,
     /// Attached clients waiting for their container to start.
     attaching: Mutex<attach::WaitingClients>,
+    events: Arc<crate::events::Events>,
     /// The last restart delay of each container its policy restarts.
     restart_delays: Mutex<std::collections::HashMap<String, Duration>>,
 }
@@ -82,6 +83,7 @@ impl ContainerService {
         data_root: &Path,
         exec_root: &Path,
         shim_bin: PathBuf,
+        events: Arc<crate::events::Events>,
     ) -> Result<Arc<Self>> {
         let root = data_root.join("containers");
         std::fs::create_dir_all(&root)
@@ -96,6 +98,7 @@ impl ContainerService {
             removed: Mutex::new(std::collections::VecDeque::new()),
             attaching: Mutex::new(attach::WaitingClients::new()),
             restart_delays: Mutex::new(std::collections::HashMap::new()),
+            events,
         });
         // Before reconciling: what exited while the daemon was down gets
         // its policy applied there, not twice.
@@ -129,6 +132,24 @@ impl ContainerService {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
         cv.notify_all();
+    }
+
+    /// A container event: the image, the name and the labels, and `extra`.
+    fn emit(&self, action: &str, rec: &Record, extra: &[(&str, String)]) {
+        let mut attributes: std::collections::BTreeMap<String, String> = rec
+            .request
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        attributes.insert("image".to_owned(), rec.image.clone());
+        attributes.insert("name".to_owned(), rec.name.clone());
+        for (k, v) in extra {
+            attributes.insert((*k).to_owned(), v.clone());
+        }
+        self.events
+            .publish("container", action, &rec.id, attributes);
     }
 
     /// The record a name designates.
@@ -183,6 +204,7 @@ impl ContainerService {
             return Err(e);
         }
         self.notify();
+        self.emit("create", &rec, &[]);
         Ok(id)
     }
 
@@ -224,6 +246,7 @@ impl ContainerService {
             }
         };
         self.notify();
+        self.emit("start", &rec, &[]);
         tracing::debug!(id = rec.id, pid, "started");
         let svc = self.clone();
         let id = rec.id.clone();
@@ -382,6 +405,11 @@ impl ContainerService {
             if let Err(e) = records::update(&conn, &rec) {
                 tracing::error!(id, error = %e, "recording an exit");
             }
+            self.emit(
+                "die",
+                &rec,
+                &[("exitCode", rec.state.exit_code.to_string())],
+            );
             rec.request.host_config.auto_remove
         };
         self.notify();
@@ -473,6 +501,7 @@ impl ContainerService {
         if signal == nix::sys::signal::Signal::SIGKILL as i32 || signal == stop_signal {
             self.mark_stopped(&rec.id)?;
         }
+        self.emit("kill", &rec, &[("signal", signal.to_string())]);
         match self.ask_shim(&rec.id, &berth_shim::protocol::Request::Kill { signal })? {
             berth_shim::protocol::Response::Error { message } => {
                 Err(EngineError::new(ErrorKind::Conflict, message))
@@ -503,7 +532,17 @@ impl ContainerService {
                 r.is_none_or(|r| r.state.status != Status::Running)
             });
         }
+        self.emit("stop", &rec, &[]);
         Ok(true)
+    }
+
+    /// `POST /containers/{id}/restart`: stop (with the timeout), start.
+    pub fn restart(self: &Arc<Self>, name: &str, timeout: Option<u64>) -> Result<()> {
+        let rec = self.find(name)?;
+        self.stop(&rec.id, timeout)?;
+        self.start(&rec.id)?;
+        self.emit("restart", &rec, &[]);
+        Ok(())
     }
 
     /// Blocks until `done` holds for the record (None: it is gone) or the
@@ -608,6 +647,7 @@ impl ContainerService {
         // must find the code.
         self.remember_removal(&rec.id, self.find(&rec.id)?.state.exit_code);
         records::delete(&self.conn(), &rec.id)?;
+        self.emit("destroy", &rec, &[]);
         self.drop_waiting(&rec.id);
         self.store.release(&rec.id)?;
         std::fs::remove_dir_all(&dir).map_err(|e| internal("removing the container's files", e))?;
@@ -721,6 +761,7 @@ pub trait ContainerBackend: Send + Sync {
     fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<String>;
     fn start(&self, name: &str) -> Result<()>;
     fn stop(&self, name: &str, timeout: Option<u64>) -> Result<bool>;
+    fn restart(&self, name: &str, timeout: Option<u64>) -> Result<()>;
     fn kill(&self, name: &str, signal: Option<&str>) -> Result<()>;
     fn wait(&self, name: &str, condition: &str) -> Result<i32>;
     fn remove(&self, name: &str, force: bool) -> Result<()>;
@@ -745,6 +786,9 @@ impl ContainerBackend for Arc<ContainerService> {
     }
     fn stop(&self, name: &str, timeout: Option<u64>) -> Result<bool> {
         ContainerService::stop(self, name, timeout)
+    }
+    fn restart(&self, name: &str, timeout: Option<u64>) -> Result<()> {
+        ContainerService::restart(self, name, timeout)
     }
     fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
         ContainerService::kill(self, name, signal)
