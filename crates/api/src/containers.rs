@@ -128,15 +128,13 @@ async fn wait(
             "invalid condition: {condition:?}"
         )));
     }
-    // A missing container is a 404, decided before the 200 headers.
-    let check = b.clone();
-    let probe = id.clone();
-    blocking(move || check.containers.inspect(&probe).map(drop)).await?;
+    // A missing container is a 404, decided before the 200 headers; what
+    // "next exit" means is fixed before them too.
+    let waiter = b.clone();
+    let ticket = blocking(move || waiter.containers.prepare_wait(&id, &condition)).await?;
     let body = writer_body(move |out| {
-        let answer = match b.containers.wait(&id, &condition) {
-            Ok(code) => json!({ "StatusCode": code, "Error": null }),
-            Err(e) => json!({ "StatusCode": -1, "Error": { "Message": e.message } }),
-        };
+        let code = b.containers.wait_for(&ticket);
+        let answer = json!({ "StatusCode": code, "Error": null });
         std::io::Write::write_all(out, answer.to_string().as_bytes()).map_err(|e| e.to_string())
     });
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

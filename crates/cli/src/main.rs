@@ -1,9 +1,12 @@
 //! `berth`: the command line. `berth runtime` is the runc-compatible OCI
-//! runtime, `berth daemon` serves the Docker Engine API; the Docker-like
-//! client commands arrive next.
+//! runtime, `berth daemon` serves the Docker Engine API, `berth shim`
+//! supervises one container for the daemon; every other command is a
+//! Docker-like client of the daemon (`berth run`, `berth ps`, …).
 //!
 //! Invoked as `berth-runtime` (a symlink), it is `berth runtime` directly, so
 //! containerd can name it as a runc-compatible `BinaryName`.
+
+mod client;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -28,12 +31,7 @@ fn main() {
         argv.remove(0);
         berth_daemon::main(argv)
     } else {
-        eprintln!("{}", USAGE);
-        2
+        client::main(argv)
     };
     std::process::exit(code);
 }
-
-const USAGE: &str = "usage: berth COMMAND [OPTIONS]\n\n\
-Commands:\n  daemon    serve the Docker Engine API (berth daemon --help)\n  \
-runtime   the runc-compatible OCI runtime (berth runtime --help)";

@@ -91,6 +91,11 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
     sys::set_window_size(fd, rows, cols)
 }
 
+/// The window size of terminal `fd` as (rows, columns).
+pub fn window_size(fd: BorrowedFd<'_>) -> Result<(u16, u16)> {
+    sys::window_size(fd)
+}
+
 /// Our stdin in raw mode while alive, when it is a terminal.
 struct RawStdin {
     saved: Option<Termios>,

@@ -30,4 +30,5 @@ pub use lifecycle::{CreateOptions, ExecOptions, Runtime};
 pub use native::Libcontainer;
 pub use runc::Runc;
 pub use state::{ContainerState, Status};
+pub use sys::set_default_disposition;
 pub use validate::{check_capability, check_id, load_bundle};

@@ -73,3 +73,18 @@ pub fn set_window_size(fd: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) ->
         .map_err(|e| RuntimeError::sys("set terminal size", e))?;
     Ok(())
 }
+
+/// The window size of terminal `fd` as (rows, columns) (TIOCGWINSZ).
+pub fn window_size(fd: std::os::fd::BorrowedFd<'_>) -> Result<(u16, u16)> {
+    use std::os::fd::AsRawFd;
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `fd` is a live descriptor and `size` a writable winsize.
+    unsafe { tiocgwinsz(fd.as_raw_fd(), &mut size) }
+        .map_err(|e| RuntimeError::sys("read terminal size", e))?;
+    Ok((size.ws_row, size.ws_col))
+}

@@ -88,6 +88,20 @@ impl BlobStore {
                 return Ok((d.clone(), meta.len()));
             }
         }
+        let (tmp, digest, written) = self.stage(what, content, expected, size)?;
+        self.commit(tmp, &digest)?;
+        Ok((digest, written))
+    }
+
+    /// Hashes a stream into a temp file and checks it, without moving it
+    /// in (see [`BlobStore::commit`]): what needs no lock of the store.
+    pub fn stage(
+        &self,
+        what: &str,
+        content: &mut dyn Read,
+        expected: Option<&Digest>,
+        size: Option<u64>,
+    ) -> Result<(tempfile::NamedTempFile, Digest, u64)> {
         let alg = expected.map_or(Algorithm::Sha256, Digest::algorithm);
         let mut tmp = self.temp()?;
         let mut writer = HashingWriter::new(tmp.as_file_mut(), alg);
@@ -95,8 +109,7 @@ impl BlobStore {
             .map_err(|e| StoreError::io("reading content for", what, e))?;
         let (digest, written) = writer.finish();
         check(what, expected, size, &digest, written)?;
-        self.commit(tmp, &digest)?;
-        Ok((digest, written))
+        Ok((tmp, digest, written))
     }
 
     /// Stores bytes (configs, manifests).

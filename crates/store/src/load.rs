@@ -53,49 +53,81 @@ pub(crate) struct Created {
     pub layers: Vec<Digest>,
 }
 
-/// The store as an archive reader's sink, remembering the blobs it was
-/// given (those that existed before are filtered out afterwards).
-struct Sink<'a> {
+/// The first phase of a load, without the store's lock (a slow input,
+/// such as `berth save | berth load`, must not block other operations):
+/// blobs are hashed into temp files; blobs the store has are noted.
+struct Staging<'a> {
     blobs: &'a BlobStore,
-    created: &'a mut Vec<Digest>,
+    staged: Vec<(Digest, tempfile::NamedTempFile)>,
+    present: Vec<Digest>,
 }
 
-impl BlobSink for Sink<'_> {
+impl BlobSink for Staging<'_> {
     fn put(
         &mut self,
         what: &str,
         content: &mut dyn Read,
         expected: Option<&Digest>,
     ) -> Result<(Digest, u64), ImageError> {
-        let (digest, size) = self.blobs.put(what, content, expected, None)?;
-        self.created.push(digest.clone());
+        if let Some(d) = expected {
+            if let Some((_, tmp)) = self.staged.iter().find(|(s, _)| s == d) {
+                let len = tmp.as_file().metadata().map_or(0, |m| m.len());
+                return Ok((d.clone(), len));
+            }
+            if let Ok(meta) = std::fs::metadata(self.blobs.path(d)) {
+                self.present.push(d.clone());
+                return Ok((d.clone(), meta.len()));
+            }
+        }
+        let (tmp, digest, size) = self.blobs.stage(what, content, expected, None)?;
+        if !self.staged.iter().any(|(s, _)| *s == digest) {
+            self.staged.push((digest.clone(), tmp));
+        }
         Ok((digest, size))
     }
 
     fn get(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, ImageError> {
-        Ok(self.blobs.read(digest, limit)?)
+        let Some((_, tmp)) = self.staged.iter().find(|(s, _)| s == digest) else {
+            return Ok(self.blobs.read(digest, limit)?);
+        };
+        // Hashed moments ago, by this load.
+        let mut buf = Vec::new();
+        std::fs::File::open(tmp.path())
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut buf))
+            .map_err(|e| StoreError::io("reading a staged blob", tmp.path().to_owned(), e))?;
+        if buf.len() as u64 > limit {
+            return Err(StoreError::Invalid(format!("blob {digest} is larger than {limit} bytes")).into());
+        }
+        Ok(buf)
     }
 }
 
 impl Store {
     /// Loads a `docker save` or OCI layout archive.
     pub fn load(&self, input: impl Read) -> Result<Vec<Loaded>> {
+        let mut staging = Staging {
+            blobs: &self.blobs,
+            staged: Vec::new(),
+            present: Vec::new(),
+        };
+        // Temp files of a failed read go with `staging`.
+        let images = read_archive(input, &mut staging)?;
         let conn = self.conn();
         let mut created = Created::default();
-        let before: HashSet<Digest> = self.blobs.list()?.into_iter().map(|(d, ..)| d).collect();
         let result = (|| {
-            let mut sink = Sink {
-                blobs: &self.blobs,
-                created: &mut created.blobs,
-            };
-            let images = read_archive(input, &mut sink)?;
+            for (digest, tmp) in staging.staged {
+                if !self.blobs.contains(&digest) {
+                    self.blobs.commit(tmp, &digest)?;
+                    created.blobs.push(digest);
+                }
+            }
+            if let Some(gone) = staging.present.iter().find(|d| !self.blobs.contains(d)) {
+                return Err(StoreError::Conflict(format!(
+                    "blob {gone} was removed while the archive was read; load it again"
+                )));
+            }
             // Blobs hashed moments ago by this load need no second hash.
-            let fresh: HashSet<Digest> = sink
-                .created
-                .iter()
-                .filter(|d| !before.contains(d))
-                .cloned()
-                .collect();
+            let fresh: HashSet<Digest> = created.blobs.iter().cloned().collect();
             let planned = images
                 .iter()
                 .map(|img| self.plan(&conn, img))
@@ -103,7 +135,6 @@ impl Store {
             let sizes = self.unpack_new(&planned, &mut created.layers, &fresh)?;
             self.record(&conn, &planned, &sizes)
         })();
-        created.blobs.retain(|d| !before.contains(d));
         drop(conn);
         self.undo_on_error(result, &created)
     }

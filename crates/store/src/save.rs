@@ -32,7 +32,18 @@ impl BlobSource for Source<'_> {
 impl Store {
     /// Writes the named images to `out`. A name that is a reference puts
     /// that tag in the archive; an ID puts none (as `docker save` does).
+    ///
+    /// The images are held while the archive streams out, without the
+    /// store's lock: a slow reader (`berth save | berth load`) blocks no
+    /// other operation, and no removal or GC pulls blobs from under it.
     pub fn save(&self, names: &[&str], format: Format, out: impl Write) -> Result<()> {
+        let holder = Self::transient_holder("save");
+        let result = self.save_held(&holder, names, format, out);
+        let released = self.release(&holder);
+        result.and(released)
+    }
+
+    fn save_held(&self, holder: &str, names: &[&str], format: Format, out: impl Write) -> Result<()> {
         let conn = self.conn();
         let mut images: Vec<ArchiveImage> = Vec::new();
         for name in names {
@@ -55,12 +66,18 @@ impl Store {
                     media_type: Some(row.media_type),
                 });
             }
+            conn.execute(
+                "INSERT OR IGNORE INTO holds (holder, kind, target) VALUES (?1, 'image', ?2)",
+                [holder, &id.to_string()],
+            )
+            .map_err(StoreError::db("holding an image being saved"))?;
             images.push(ArchiveImage {
                 config: id,
                 layers,
                 tags: tag.into_iter().collect(),
             });
         }
+        drop(conn);
         let configs = images
             .iter()
             .map(|i| self.blobs.read(&i.config, MAX_DOCUMENT))

@@ -64,6 +64,14 @@ impl Store {
             _lock: lock,
         };
         store.remove_unrecorded_layers()?;
+        // Holds of operations that died with the last process.
+        store
+            .conn()
+            .execute(
+                "DELETE FROM holds WHERE holder LIKE ?1",
+                [format!("{TRANSIENT}%")],
+            )
+            .map_err(StoreError::db("dropping transient holds"))?;
         Ok(store)
     }
 
@@ -132,6 +140,14 @@ impl Store {
         Ok(())
     }
 
+    /// A holder name for an operation of this process (a save streaming
+    /// out): such holds do not outlive the store's next opening.
+    pub(crate) fn transient_holder(what: &str) -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        format!("{TRANSIENT}{what}:{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
     /// Drops every hold of `holder`.
     pub fn release(&self, holder: &str) -> Result<()> {
         self.conn()
@@ -140,6 +156,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// The prefix of holders that live only as long as the process.
+const TRANSIENT: &str = "transient:";
 
 fn lock_root(root: &Path) -> Result<Flock<File>> {
     let path = root.join("store.lock");

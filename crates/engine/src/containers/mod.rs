@@ -53,6 +53,24 @@ struct Created {
     handshake: Option<BufReader<std::process::ChildStdout>>,
 }
 
+/// What `POST /containers/{id}/wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// A wait fixed at the moment it was asked.
+#[derive(Debug, Clone)]
+pub struct WaitTicket {
+    id: String,
+    condition: WaitCondition,
+    was_running: bool,
+    started_at: String,
+    last_code: i32,
+}
+
 /// What a waiter waits for, given the record (None: removed).
 type Condition<'a> = Box<dyn Fn(Option<&Record>) -> bool + 'a>;
 
@@ -578,33 +596,56 @@ impl ContainerService {
     }
 
     /// `POST /containers/{id}/wait`: `not-running` (default), `next-exit`,
-    /// `removed`; returns the exit code.
-    pub fn wait(&self, name: &str, condition: &str) -> Result<i32> {
+    /// `removed`; fixes what the wait is for at the moment it is asked
+    /// (the API answers the headers after this, and clients start the
+    /// container once they have them).
+    pub fn prepare_wait(&self, name: &str, condition: &str) -> Result<WaitTicket> {
         let rec = self.find(name)?;
-        let started_at = rec.state.started_at.clone();
-        let was_running = rec.state.status == Status::Running;
-        let done: Condition<'_> = match condition {
-            "" | "not-running" => Box::new(|r| r.is_none_or(|r| r.state.status != Status::Running)),
-            // An exit after the call: of the run in progress, or of the next start.
-            "next-exit" => Box::new(move |r| {
-                r.is_none_or(|r| {
-                    matches!(r.state.status, Status::Exited | Status::Restarting)
-                        && (was_running || r.state.started_at != started_at)
-                })
-            }),
-            "removed" => Box::new(|r| r.is_none()),
+        let condition = match condition {
+            "" | "not-running" => WaitCondition::NotRunning,
+            "next-exit" => WaitCondition::NextExit,
+            "removed" => WaitCondition::Removed,
             other => {
                 return Err(EngineError::invalid(format!(
                     "invalid condition: {other:?}"
                 )))
             }
         };
-        self.wait_until(&rec.id, None, done);
-        let code = match self.find(&rec.id) {
-            Ok(now) => now.state.exit_code,
-            Err(_) => self.removed_exit(&rec.id).unwrap_or(rec.state.exit_code),
+        Ok(WaitTicket {
+            condition,
+            was_running: rec.state.status == Status::Running,
+            started_at: rec.state.started_at,
+            last_code: rec.state.exit_code,
+            id: rec.id,
+        })
+    }
+
+    /// Blocks until the ticket's condition holds; returns the exit code.
+    pub fn wait_for(&self, t: &WaitTicket) -> i32 {
+        let done: Condition<'_> = match t.condition {
+            WaitCondition::NotRunning => {
+                Box::new(|r| r.is_none_or(|r| r.state.status != Status::Running))
+            }
+            // An exit after the call: of the run in progress, or of the next start.
+            WaitCondition::NextExit => Box::new(move |r| {
+                r.is_none_or(|r| {
+                    matches!(r.state.status, Status::Exited | Status::Restarting)
+                        && (t.was_running || r.state.started_at != t.started_at)
+                })
+            }),
+            WaitCondition::Removed => Box::new(|r| r.is_none()),
         };
-        Ok(code)
+        self.wait_until(&t.id, None, done);
+        match self.find(&t.id) {
+            Ok(now) => now.state.exit_code,
+            Err(_) => self.removed_exit(&t.id).unwrap_or(t.last_code),
+        }
+    }
+
+    /// Waits at once (see [`Self::prepare_wait`]).
+    pub fn wait(&self, name: &str, condition: &str) -> Result<i32> {
+        let t = self.prepare_wait(name, condition)?;
+        Ok(self.wait_for(&t))
     }
 
     /// The exit code a removed container last recorded.
@@ -763,7 +804,8 @@ pub trait ContainerBackend: Send + Sync {
     fn stop(&self, name: &str, timeout: Option<u64>) -> Result<bool>;
     fn restart(&self, name: &str, timeout: Option<u64>) -> Result<()>;
     fn kill(&self, name: &str, signal: Option<&str>) -> Result<()>;
-    fn wait(&self, name: &str, condition: &str) -> Result<i32>;
+    fn prepare_wait(&self, name: &str, condition: &str) -> Result<WaitTicket>;
+    fn wait_for(&self, ticket: &WaitTicket) -> i32;
     fn remove(&self, name: &str, force: bool) -> Result<()>;
     fn list(
         &self,
@@ -793,8 +835,11 @@ impl ContainerBackend for Arc<ContainerService> {
     fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
         ContainerService::kill(self, name, signal)
     }
-    fn wait(&self, name: &str, condition: &str) -> Result<i32> {
-        ContainerService::wait(self, name, condition)
+    fn prepare_wait(&self, name: &str, condition: &str) -> Result<WaitTicket> {
+        ContainerService::prepare_wait(self, name, condition)
+    }
+    fn wait_for(&self, ticket: &WaitTicket) -> i32 {
+        ContainerService::wait_for(self, ticket)
     }
     fn remove(&self, name: &str, force: bool) -> Result<()> {
         ContainerService::remove(self, name, force)

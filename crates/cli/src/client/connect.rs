@@ -1,0 +1,136 @@
+//! Reaching the daemon: the socket from `-H`/`BERTH_HOST`; a daemon started
+//! in the background when none answers on the default socket and the user
+//! is root (DESIGN.md: a first run needs no setup); and the one request
+//! made by hand, `wait`, whose headers must be in before the start.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::{ClientVersion, Docker};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+
+/// Where the daemon listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
+/// The API version the CLI speaks (the daemon's).
+const API: ClientVersion = ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
+/// No request of the CLI's is cut short (`stop -t`, `logs -f` take long).
+const NO_TIMEOUT: u64 = 365 * 24 * 3600;
+/// How long a daemon the CLI started gets to answer.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// The socket a `-H` value names.
+pub fn socket_path(host: Option<&str>) -> Result<PathBuf> {
+    match host {
+        None => Ok(PathBuf::from(DEFAULT_SOCKET)),
+        Some(h) => match h.strip_prefix("unix://") {
+            Some(p) => Ok(PathBuf::from(p)),
+            None => bail!("unsupported host {h:?}: berth talks to unix sockets (unix:///path)"),
+        },
+    }
+}
+
+async fn answers(socket: &Path) -> bool {
+    match Docker::connect_with_unix(&socket.to_string_lossy(), 5, &API) {
+        Ok(d) => d.ping().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A client of the daemon on `socket`, starting one if needed and allowed.
+pub async fn connect(socket: &Path) -> Result<Docker> {
+    if !answers(socket).await {
+        let root = nix::unistd::geteuid().is_root();
+        if socket != Path::new(DEFAULT_SOCKET) || !root {
+            bail!(
+                "Cannot connect to the berth daemon at unix://{}. Is the daemon running?",
+                socket.display()
+            );
+        }
+        start_daemon(socket).await?;
+    }
+    Docker::connect_with_unix(&socket.to_string_lossy(), NO_TIMEOUT, &API)
+        .with_context(|| format!("connecting to unix://{}", socket.display()))
+}
+
+/// Starts `berth daemon` in the background (its own process group, its
+/// output in /run/berth/daemon.log) and waits until it answers.
+async fn start_daemon(socket: &Path) -> Result<()> {
+    let exe = std::env::current_exe().context("finding the berth binary")?;
+    let dir = socket.parent().unwrap_or(Path::new("/run/berth"));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log_path = dir.join("daemon.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let mut child = std::process::Command::new(exe)
+        .arg("daemon")
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting berth daemon")?;
+    let deadline = tokio::time::Instant::now() + START_LIMIT;
+    while !answers(socket).await {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "berth daemon exited ({status}) before answering; see {}",
+                log_path.display()
+            );
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("berth daemon did not answer within {START_LIMIT:?}; see {}", log_path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+use std::os::unix::process::CommandExt as _;
+
+/// Sends `POST /containers/{id}/wait` and returns once the daemon has
+/// answered the headers (the wait is registered); the future gives the
+/// exit code.
+pub async fn wait_registered(
+    socket: &Path,
+    id: &str,
+    condition: &str,
+) -> Result<impl Future<Output = Result<i64>>> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .with_context(|| format!("connecting to {}", socket.display()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = hyper::Request::post(format!("/v1.41/containers/{id}/wait?condition={condition}"))
+        .header(hyper::header::HOST, "berth")
+        .body(Empty::<Bytes>::new())?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.into_body().collect().await?.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let message = v["message"].as_str().unwrap_or("").to_owned();
+        return Err(anyhow!(super::DaemonError(message)));
+    }
+    Ok(async move {
+        let body = resp.into_body().collect().await?.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).context("the wait answer")?;
+        if let Some(m) = v["Error"]["Message"].as_str() {
+            return Err(anyhow!(super::DaemonError(m.to_owned())));
+        }
+        v["StatusCode"]
+            .as_i64()
+            .ok_or_else(|| anyhow!("the wait answer has no StatusCode: {v}"))
+    })
+}

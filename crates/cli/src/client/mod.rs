@@ -1,0 +1,190 @@
+//! The Docker-like client commands of `berth`: a thin client of the daemon's
+//! Docker Engine API (through `bollard`), with docker's command names,
+//! flags, output and exit codes.
+
+mod connect;
+mod containers;
+mod flags;
+mod format;
+mod images;
+mod run;
+mod system;
+mod terminal;
+
+use std::ffi::OsString;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// An error message from the daemon, shown as docker shows it.
+#[derive(Debug)]
+pub struct DaemonError(pub String);
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Error response from daemon: {}", self.0)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+/// How docker words a failure: the daemon's message, or ours.
+pub fn describe(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<bollard::errors::Error>() {
+        Some(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
+            DaemonError(message.clone()).to_string()
+        }
+        _ => format!("{e:#}"),
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "berth: build, ship and run Linux containers",
+    after_help = "Also: berth daemon (the API server), berth runtime (the OCI runtime)."
+)]
+struct Cli {
+    /// Daemon socket to connect to (unix:///path)
+    #[arg(short = 'H', long = "host", env = "BERTH_HOST", global = true)]
+    host: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run {
+        #[command(flatten)]
+        args: run::RunArgs,
+        /// Print help
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
+    },
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create {
+        #[command(flatten)]
+        args: run::RunArgs,
+        /// Print help
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
+    },
+    /// Start one or more stopped containers
+    Start(run::StartArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(run::AttachArgs),
+    /// Stop one or more running containers
+    Stop(containers::StopArgs),
+    /// Kill one or more running containers
+    Kill(containers::KillArgs),
+    /// Restart one or more containers
+    Restart(containers::StopArgs),
+    /// Remove one or more containers
+    Rm(containers::RmArgs),
+    /// List containers
+    Ps(containers::PsArgs),
+    /// Fetch the logs of a container
+    Logs(containers::LogsArgs),
+    /// Return low-level information on containers or images
+    Inspect(containers::InspectArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List images
+    Images(images::ImagesArgs),
+    /// Remove one or more images
+    Rmi(images::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag { source: String, target: String },
+    /// Load an image from a tar archive or STDIN
+    Load(images::LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(images::SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(images::ImportArgs),
+    /// Get real time events from the server
+    Events(system::EventsArgs),
+    /// Display system-wide information
+    Info {
+        /// Format output using a custom template
+        #[arg(short, long)]
+        format: Option<String>,
+    },
+    /// Show the berth version information
+    Version,
+}
+
+/// Entry point of `berth COMMAND …` for the client commands.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    // Like docker (and every filter): a closed pipe ends us quietly
+    // (`berth ps | head`), not with a panic of println!.
+    let _ = berth_runtime::set_default_disposition(nix::sys::signal::Signal::SIGPIPE);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 125 } else { 0 };
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth: starting the async runtime: {e}");
+            return 1;
+        }
+    };
+    let is_run = matches!(cli.command, Command::Run { .. } | Command::Create { .. });
+    let result = rt.block_on(dispatch(cli));
+    // A blocking read of stdin may still be pending: do not wait for it.
+    rt.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", describe(&e));
+            // docker run's own failures exit 125, the container's code otherwise.
+            if is_run {
+                125
+            } else {
+                1
+            }
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<i32> {
+    let socket = connect::socket_path(cli.host.as_deref())?;
+    let d = connect::connect(&socket).await?;
+    match &cli.command {
+        Command::Run { args, .. } => run::run(&d, &socket, args).await,
+        Command::Create { args, .. } => run::create_cmd(&d, args).await,
+        Command::Start(a) => run::start(&d, &socket, a).await,
+        Command::Attach(a) => run::attach(&d, &socket, a).await,
+        Command::Stop(a) => containers::stop(&d, a).await,
+        Command::Kill(a) => containers::kill(&d, a).await,
+        Command::Restart(a) => containers::restart(&d, a).await,
+        Command::Rm(a) => containers::rm(&d, a).await,
+        Command::Ps(a) => containers::ps(&d, a).await,
+        Command::Logs(a) => containers::logs(&d, a).await,
+        Command::Inspect(a) => containers::inspect(&d, a).await,
+        Command::Wait { containers } => containers::wait(&d, containers).await,
+        Command::Images(a) => images::images(&d, a).await,
+        Command::Rmi(a) => images::rmi(&d, a).await,
+        Command::Tag { source, target } => images::tag(&d, source, target).await,
+        Command::Load(a) => images::load(&d, a).await,
+        Command::Save(a) => images::save(&d, a).await,
+        Command::Import(a) => images::import(&d, a).await,
+        Command::Events(a) => system::events(&d, a).await,
+        Command::Info { format } => system::info(&d, format.as_deref()).await,
+        Command::Version => system::version(&d).await,
+    }
+}
