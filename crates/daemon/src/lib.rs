@@ -39,6 +39,9 @@ pub struct Config {
     /// path find berth.
     #[arg(long)]
     pub docker_socket: bool,
+    /// Where the daemon writes its pid (default: <exec-root>/berth.pid).
+    #[arg(short = 'p', long)]
+    pub pidfile: Option<PathBuf>,
     /// debug, info, warn, error.
     #[arg(short = 'l', long, default_value = "info")]
     pub log_level: String,
@@ -86,6 +89,13 @@ pub fn run(config: Config) -> Result<()> {
             format!("opening the image store at {}", config.data_root.display())
         })?,
     );
+    // After the store's lock: only the daemon that owns the root writes it.
+    let pidfile = config
+        .pidfile
+        .clone()
+        .unwrap_or_else(|| config.exec_root.join("berth.pid"));
+    std::fs::write(&pidfile, format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", pidfile.display()))?;
     let shim_bin = std::env::current_exe().context("finding the berth binary for shims")?;
     let events = Arc::new(Events::default());
     let containers = ContainerService::new(
@@ -109,6 +119,7 @@ pub fn run(config: Config) -> Result<()> {
     let result = rt.block_on(serve(sockets, backends));
     // Blocking workers may sit in a container `wait`: do not wait for them.
     rt.shutdown_background();
+    let _ = std::fs::remove_file(&pidfile);
     result
 }
 

@@ -96,7 +96,9 @@ impl BlobSink for Staging<'_> {
             .and_then(|f| f.take(limit + 1).read_to_end(&mut buf))
             .map_err(|e| StoreError::io("reading a staged blob", tmp.path().to_owned(), e))?;
         if buf.len() as u64 > limit {
-            return Err(StoreError::Invalid(format!("blob {digest} is larger than {limit} bytes")).into());
+            return Err(
+                StoreError::Invalid(format!("blob {digest} is larger than {limit} bytes")).into(),
+            );
         }
         Ok(buf)
     }

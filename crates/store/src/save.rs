@@ -43,7 +43,13 @@ impl Store {
         result.and(released)
     }
 
-    fn save_held(&self, holder: &str, names: &[&str], format: Format, out: impl Write) -> Result<()> {
+    fn save_held(
+        &self,
+        holder: &str,
+        names: &[&str],
+        format: Format,
+        out: impl Write,
+    ) -> Result<()> {
         let conn = self.conn();
         let mut images: Vec<ArchiveImage> = Vec::new();
         for name in names {

@@ -90,7 +90,10 @@ async fn start_daemon(socket: &Path) -> Result<()> {
             );
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("berth daemon did not answer within {START_LIMIT:?}; see {}", log_path.display());
+            bail!(
+                "berth daemon did not answer within {START_LIMIT:?}; see {}",
+                log_path.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

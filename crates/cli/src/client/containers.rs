@@ -7,16 +7,15 @@ use anyhow::{bail, Result};
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
     InspectContainerOptions, KillContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, RestartContainerOptions, StopContainerOptions,
-    WaitContainerOptions,
+    RemoveContainerOptions, RestartContainerOptions, StopContainerOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use super::format::{ago, print_rows, render, Output};
 use super::describe;
+use super::format::{ago, print_rows, render, Output};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -43,7 +42,8 @@ pub struct PsArgs {
     pub no_trunc: bool,
 }
 
-const PS_TABLE: &str = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+const PS_TABLE: &str =
+    "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 const PS_HEADERS: &[(&str, &str)] = &[
     ("ID", "CONTAINER ID"),
     ("RunningFor", "CREATED"),
@@ -111,7 +111,12 @@ pub async fn ps(d: &Docker, a: &PsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    print_rows(&rows, &Output::parse(a.format.as_deref()), PS_TABLE, PS_HEADERS)?;
+    print_rows(
+        &rows,
+        &Output::parse(a.format.as_deref()),
+        PS_TABLE,
+        PS_HEADERS,
+    )?;
     Ok(0)
 }
 
@@ -145,7 +150,9 @@ pub fn parse_time(s: &str) -> Result<i64> {
         return Ok(t.timestamp());
     }
     let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("invalid time {s:?}"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid time {s:?}"))?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
@@ -160,8 +167,18 @@ pub async fn logs(d: &Docker, a: &LogsArgs) -> Result<i32> {
         follow: a.follow,
         stdout: true,
         stderr: true,
-        since: a.since.as_deref().map(parse_time).transpose()?.map_or(0, |t| i32::try_from(t).unwrap_or(0)),
-        until: a.until.as_deref().map(parse_time).transpose()?.map_or(0, |t| i32::try_from(t).unwrap_or(0)),
+        since: a
+            .since
+            .as_deref()
+            .map(parse_time)
+            .transpose()?
+            .map_or(0, |t| i32::try_from(t).unwrap_or(0)),
+        until: a
+            .until
+            .as_deref()
+            .map(parse_time)
+            .transpose()?
+            .map_or(0, |t| i32::try_from(t).unwrap_or(0)),
         timestamps: a.timestamps,
         tail: a.tail.clone(),
     };
@@ -235,7 +252,10 @@ where
 
 pub async fn stop(d: &Docker, a: &StopArgs) -> Result<i32> {
     each(&a.containers, |n| async move {
-        let opts = StopContainerOptions { t: a.time, signal: a.signal.clone() };
+        let opts = StopContainerOptions {
+            t: a.time,
+            signal: a.signal.clone(),
+        };
         d.stop_container(&n, Some(opts)).await
     })
     .await
@@ -243,7 +263,10 @@ pub async fn stop(d: &Docker, a: &StopArgs) -> Result<i32> {
 
 pub async fn restart(d: &Docker, a: &StopArgs) -> Result<i32> {
     each(&a.containers, |n| async move {
-        let opts = RestartContainerOptions { t: a.time, signal: a.signal.clone() };
+        let opts = RestartContainerOptions {
+            t: a.time,
+            signal: a.signal.clone(),
+        };
         d.restart_container(&n, Some(opts)).await
     })
     .await
@@ -251,7 +274,9 @@ pub async fn restart(d: &Docker, a: &StopArgs) -> Result<i32> {
 
 pub async fn kill(d: &Docker, a: &KillArgs) -> Result<i32> {
     each(&a.containers, |n| async move {
-        let opts = KillContainerOptions { signal: a.signal.clone() };
+        let opts = KillContainerOptions {
+            signal: a.signal.clone(),
+        };
         d.kill_container(&n, Some(opts)).await
     })
     .await
@@ -259,7 +284,11 @@ pub async fn kill(d: &Docker, a: &KillArgs) -> Result<i32> {
 
 pub async fn rm(d: &Docker, a: &RmArgs) -> Result<i32> {
     each(&a.containers, |n| async move {
-        let opts = RemoveContainerOptions { force: a.force, v: a.volumes, ..RemoveContainerOptions::default() };
+        let opts = RemoveContainerOptions {
+            force: a.force,
+            v: a.volumes,
+            ..RemoveContainerOptions::default()
+        };
         d.remove_container(&n, Some(opts)).await
     })
     .await
@@ -268,11 +297,18 @@ pub async fn rm(d: &Docker, a: &RmArgs) -> Result<i32> {
 pub async fn wait(d: &Docker, names: &[String]) -> Result<i32> {
     let mut failed = false;
     for n in names {
-        let mut s = d.wait_container(n, Some(WaitContainerOptions { condition: "not-running".into() }));
+        let mut s = d.wait_container(
+            n,
+            Some(WaitContainerOptions {
+                condition: "not-running".into(),
+            }),
+        );
         match s.next().await {
             Some(Ok(r)) => println!("{}", r.status_code),
             // bollard reports a non-zero exit as an error carrying the code.
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => println!("{code}"),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                println!("{code}")
+            }
             Some(Err(e)) => {
                 eprintln!("{}", describe(&e.into()));
                 failed = true;
@@ -297,7 +333,10 @@ pub struct InspectArgs {
 
 async fn inspect_one(d: &Docker, name: &str, kind: Option<&str>) -> Result<Value> {
     if kind != Some("image") {
-        match d.inspect_container(name, None::<InspectContainerOptions>).await {
+        match d
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
             Ok(c) => return Ok(serde_json::to_value(c)?),
             Err(e) if kind == Some("container") => return Err(e.into()),
             Err(_) => {}

@@ -112,12 +112,28 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
     let n: f64 = digits
         .parse()
         .with_context(|| format!("invalid size: '{s}'"))?;
-    Ok((n * (1u64 << shift) as f64) as i64)
+    whole(n * (1u64 << shift) as f64, &format!("size: '{s}'"))
+}
+
+/// A whole number from a computed float, rounded and range-checked.
+#[allow(clippy::cast_possible_truncation)] // the range is checked first
+fn whole(f: f64, what: &str) -> Result<i64> {
+    let r = f.round();
+    if !r.is_finite() || r < 0.0 || r >= i64::MAX as f64 {
+        bail!("invalid {what}");
+    }
+    Ok(r as i64)
 }
 
 fn restart_policy(s: &str) -> Result<RestartPolicy> {
     let (name, max) = match s.split_once(':') {
-        Some((n, m)) => (n, Some(m.parse::<i64>().with_context(|| format!("maximum retry count must be an integer: {m}"))?)),
+        Some((n, m)) => (
+            n,
+            Some(
+                m.parse::<i64>()
+                    .with_context(|| format!("maximum retry count must be an integer: {m}"))?,
+            ),
+        ),
         None => (s, None),
     };
     let name = match name {
@@ -146,7 +162,13 @@ fn map_pairs(items: &[String], sep: char) -> HashMap<String, String> {
 impl ContainerFlags {
     /// The create request for `image` running `command`; `attach`: the
     /// client stays attached (foreground run, `create` then `start -a`).
-    pub fn body(&self, image: &str, command: &[String], attach: bool, console: Option<(u16, u16)>) -> Result<ContainerCreateBody> {
+    pub fn body(
+        &self,
+        image: &str,
+        command: &[String],
+        attach: bool,
+        console: Option<(u16, u16)>,
+    ) -> Result<ContainerCreateBody> {
         let memory = self.memory.as_deref().map(parse_bytes).transpose()?;
         let memory_swap = match self.memory_swap.as_deref() {
             Some("-1") => Some(-1),
@@ -157,7 +179,7 @@ impl ContainerFlags {
             tmpfs: (!self.tmpfs.is_empty()).then(|| map_pairs(&self.tmpfs, ':')),
             memory,
             memory_swap,
-            nano_cpus: self.cpus.map(|c| (c * 1e9) as i64),
+            nano_cpus: self.cpus.map(|c| whole(c * 1e9, "--cpus")).transpose()?,
             cpu_shares: self.cpu_shares,
             cpuset_cpus: self.cpuset_cpus.clone(),
             pids_limit: self.pids_limit,
@@ -175,7 +197,13 @@ impl ContainerFlags {
         Ok(ContainerCreateBody {
             image: Some(image.to_owned()),
             cmd: (!command.is_empty()).then(|| command.to_vec()),
-            entrypoint: self.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] }),
+            entrypoint: self.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    vec![]
+                } else {
+                    vec![e.clone()]
+                }
+            }),
             env: (!self.env.is_empty()).then(|| self.env.clone()),
             working_dir: self.workdir.clone(),
             user: self.user.clone(),

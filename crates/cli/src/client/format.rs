@@ -40,7 +40,12 @@ impl Output {
 /// Prints `rows` (objects keyed like docker's placeholders) as asked;
 /// `default` is the command's table template, `headers` maps placeholder
 /// names to docker's column titles.
-pub fn print_rows(rows: &[Value], output: &Output, default: &str, headers: &[(&str, &str)]) -> Result<()> {
+pub fn print_rows(
+    rows: &[Value],
+    output: &Output,
+    default: &str,
+    headers: &[(&str, &str)],
+) -> Result<()> {
     let (text, header) = match output {
         Output::Json => {
             for r in rows {
@@ -78,7 +83,11 @@ fn header_line(text: &str, headers: &[(&str, &str)]) -> Result<String> {
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Action(a) => {
-                let name = a.trim().trim_start_matches("json ").trim().trim_start_matches('.');
+                let name = a
+                    .trim()
+                    .trim_start_matches("json ")
+                    .trim()
+                    .trim_start_matches('.');
                 let title = headers
                     .iter()
                     .find(|(k, _)| *k == name)
@@ -147,7 +156,10 @@ fn go_string(v: &Value) -> String {
     match v {
         Value::Null => "<no value>".to_owned(),
         Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_string).collect::<Vec<_>>().join(" ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_string).collect::<Vec<_>>().join(" ")
+        ),
         Value::Object(o) => format!(
             "map[{}]",
             o.iter()
@@ -159,12 +171,19 @@ fn go_string(v: &Value) -> String {
     }
 }
 
-/// Tab-separated cells padded into columns (docker: 3 spaces apart).
+/// Tab-separated cells padded into columns as docker's tabwriter does: 3
+/// spaces apart, each column at least 10 wide.
 fn align(lines: &[String]) -> Vec<String> {
     let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     rows.iter()
         .map(|r| {
@@ -172,7 +191,7 @@ fn align(lines: &[String]) -> Vec<String> {
             for (c, cell) in r.iter().enumerate() {
                 line.push_str(cell);
                 if c + 1 < r.len() {
-                    let pad = widths[c] - cell.chars().count() + 3;
+                    let pad = (widths[c] + 3).max(10) - cell.chars().count();
                     line.push_str(&" ".repeat(pad));
                 }
             }
@@ -190,7 +209,13 @@ pub fn human_size(bytes: i64) -> String {
         size /= 1000.0;
         unit += 1;
     }
-    let digits = if size >= 100.0 { 0 } else if size >= 10.0 { 1 } else { 2 };
+    let digits = if size >= 100.0 {
+        0
+    } else if size >= 10.0 {
+        1
+    } else {
+        2
+    };
     let text = format!("{size:.digits$}");
     let text = if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -227,20 +252,38 @@ mod tests {
     #[test]
     fn templates_render_fields_json_and_index() {
         let v = json!({"Name": "web", "State": {"Status": "running", "Pid": 7}, "Labels": {"a": "b"}, "Gone": null});
-        assert_eq!(render("{{.Name}} {{.State.Status}}", &v).unwrap(), "web running");
+        assert_eq!(
+            render("{{.Name}} {{.State.Status}}", &v).unwrap(),
+            "web running"
+        );
         assert_eq!(render("{{json .Labels}}", &v).unwrap(), r#"{"a":"b"}"#);
         assert_eq!(render(r#"{{index .Labels "a"}}"#, &v).unwrap(), "b");
-        assert_eq!(render("{{.State.Pid}}|{{.Gone}}|{{.Nope}}", &v).unwrap(), "7|<no value>|<no value>");
+        assert_eq!(
+            render("{{.State.Pid}}|{{.Gone}}|{{.Nope}}", &v).unwrap(),
+            "7|<no value>|<no value>"
+        );
         assert!(render("{{range .X}}", &v).is_err());
         assert!(render("{{.Name", &v).is_err());
     }
 
     #[test]
     fn tables_align_like_dockers() {
-        let lines = vec!["ID\tNAME".to_owned(), "abc\tweb".to_owned(), "abcdef\tx".to_owned()];
-        assert_eq!(align(&lines), ["ID       NAME", "abc      web", "abcdef   x"]);
+        let lines = vec![
+            "ID\tNAME".to_owned(),
+            "abc\tweb".to_owned(),
+            "abcdef\tx".to_owned(),
+        ];
+        assert_eq!(
+            align(&lines),
+            ["ID        NAME", "abc       web", "abcdef    x"]
+        );
+        let wide = vec!["REPOSITORY\tTAG".to_owned(), "busybox\tlatest".to_owned()];
+        assert_eq!(align(&wide), ["REPOSITORY   TAG", "busybox      latest"]);
         let headers = [("ID", "CONTAINER ID")];
-        assert_eq!(header_line("{{.ID}}\t{{.Names}}", &headers).unwrap(), "CONTAINER ID\tNAMES");
+        assert_eq!(
+            header_line("{{.ID}}\t{{.Names}}", &headers).unwrap(),
+            "CONTAINER ID\tNAMES"
+        );
     }
 
     #[test]
@@ -258,7 +301,10 @@ mod tests {
         assert_eq!(Output::parse(Some("json")), Output::Json);
         assert_eq!(
             Output::parse(Some("table {{.ID}}")),
-            Output::Template { text: "{{.ID}}".into(), header: true }
+            Output::Template {
+                text: "{{.ID}}".into(),
+                header: true
+            }
         );
     }
 }

@@ -5,8 +5,7 @@ use std::io::{IsTerminal, Read, Write};
 use anyhow::{bail, Context, Result};
 use bollard::models::ImageDeleteResponseItem;
 use bollard::query_parameters::{
-    CreateImageOptions, ImportImageOptions, ListImagesOptions, RemoveImageOptions,
-    TagImageOptions,
+    CreateImageOptions, ImportImageOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
 };
 use bollard::Docker;
 use bytes::Bytes;
@@ -62,7 +61,11 @@ pub async fn images(d: &Docker, a: &ImagesArgs) -> Result<i32> {
         let id = if a.no_trunc {
             img.id.clone()
         } else {
-            img.id.trim_start_matches("sha256:").chars().take(12).collect()
+            img.id
+                .trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect()
         };
         let tags = if img.repo_tags.is_empty() {
             vec!["<none>:<none>".to_owned()]
@@ -92,7 +95,12 @@ pub async fn images(d: &Docker, a: &ImagesArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    print_rows(&rows, &Output::parse(a.format.as_deref()), IMAGES_TABLE, IMAGES_HEADERS)?;
+    print_rows(
+        &rows,
+        &Output::parse(a.format.as_deref()),
+        IMAGES_TABLE,
+        IMAGES_HEADERS,
+    )?;
     Ok(0)
 }
 
@@ -152,7 +160,9 @@ pub async fn tag(d: &Docker, source: &str, target: &str) -> Result<i32> {
 }
 
 /// A file's (or stdin's) bytes as a request body stream.
-fn input_stream(path: Option<&str>) -> Result<impl futures_util::Stream<Item = Bytes> + Send + 'static> {
+fn input_stream(
+    path: Option<&str>,
+) -> Result<impl futures_util::Stream<Item = Bytes> + Send + 'static> {
     let mut reader: Box<dyn Read + Send> = match path {
         Some("-") | None => Box::new(std::io::stdin()),
         Some(p) => Box::new(std::fs::File::open(p).with_context(|| format!("opening {p}"))?),

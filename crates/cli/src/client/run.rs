@@ -10,8 +10,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Result};
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateContainerOptions, KillContainerOptions,
-    ResizeContainerTTYOptions,
+    AttachContainerOptions, CreateContainerOptions, KillContainerOptions, ResizeContainerTTYOptions,
 };
 use bollard::Docker;
 use clap::Args;
@@ -29,7 +28,12 @@ pub struct RunArgs {
     #[command(flatten)]
     pub flags: ContainerFlags,
     /// IMAGE [COMMAND] [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND] [ARG...]")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
     pub args: Vec<String>,
 }
 
@@ -66,7 +70,10 @@ fn terminal_size() -> Option<(u16, u16)> {
 
 /// Creates the container; returns its ID.
 async fn create(d: &Docker, a: &RunArgs, attach: bool) -> Result<String> {
-    let (image, command) = a.args.split_first().ok_or_else(|| anyhow!("an image is required"))?;
+    let (image, command) = a
+        .args
+        .split_first()
+        .ok_or_else(|| anyhow!("an image is required"))?;
     let console = if a.flags.tty { terminal_size() } else { None };
     let body = a.flags.body(image, command, attach, console)?;
     let opts = CreateContainerOptions {
@@ -75,9 +82,10 @@ async fn create(d: &Docker, a: &RunArgs, attach: bool) -> Result<String> {
     };
     match d.create_container(Some(opts), body).await {
         Ok(r) => Ok(r.id),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, message })
-            if message.starts_with("No such image") =>
-        {
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message,
+        }) if message.starts_with("No such image") => {
             eprintln!("Unable to find image '{image}' locally");
             bail!(DaemonError(format!(
                 "{message}: pulling from a registry is not supported by berth yet; load or import the image"
@@ -231,10 +239,15 @@ impl Session<'_> {
         let id = self.id.to_owned();
         if self.tty {
             return tokio::spawn(async move {
-                let Ok(mut winch) = signal(SignalKind::window_change()) else { return };
+                let Ok(mut winch) = signal(SignalKind::window_change()) else {
+                    return;
+                };
                 loop {
                     if let Some((h, w)) = terminal_size() {
-                        let opts = ResizeContainerTTYOptions { h: i32::from(h), w: i32::from(w) };
+                        let opts = ResizeContainerTTYOptions {
+                            h: i32::from(h),
+                            w: i32::from(w),
+                        };
                         let _ = d.resize_container_tty(&id, opts).await;
                     }
                     if winch.recv().await.is_none() {
@@ -259,14 +272,19 @@ impl Session<'_> {
             let mut streams = Vec::new();
             for (kind, name) in kinds {
                 if let Ok(s) = signal(kind) {
-                    streams.push(futures_util::stream::unfold(s, move |mut s| async move {
-                        s.recv().await.map(|()| (name, s))
-                    }).boxed());
+                    streams.push(
+                        futures_util::stream::unfold(s, move |mut s| async move {
+                            s.recv().await.map(|()| (name, s))
+                        })
+                        .boxed(),
+                    );
                 }
             }
             let mut all = futures_util::stream::select_all(streams);
             while let Some(name) = all.next().await {
-                let opts = KillContainerOptions { signal: name.to_owned() };
+                let opts = KillContainerOptions {
+                    signal: name.to_owned(),
+                };
                 let _ = d.kill_container(&id, Some(opts)).await;
             }
         })

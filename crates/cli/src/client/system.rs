@@ -48,9 +48,12 @@ pub async fn events(d: &Docker, a: &EventsArgs) -> Result<i32> {
             Some(f) => println!("{}", render(f, &v)?),
             None => {
                 let nanos = e.time_nano.unwrap_or_default();
-                let time = chrono::DateTime::from_timestamp(nanos / 1_000_000_000, (nanos % 1_000_000_000) as u32)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
-                    .unwrap_or_default();
+                let time = chrono::DateTime::from_timestamp(
+                    nanos / 1_000_000_000,
+                    (nanos % 1_000_000_000) as u32,
+                )
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+                .unwrap_or_default();
                 let actor = e.actor.unwrap_or_default();
                 let sorted: std::collections::BTreeMap<String, String> =
                     actor.attributes.unwrap_or_default().into_iter().collect();
@@ -72,7 +75,14 @@ pub async fn info(d: &Docker, format: Option<&str>) -> Result<i32> {
     let info = d.info().await?;
     let v = serde_json::to_value(&info)?;
     if let Some(f) = format {
-        println!("{}", if f == "json" { v.to_string() } else { render(f, &v)? });
+        println!(
+            "{}",
+            if f == "json" {
+                v.to_string()
+            } else {
+                render(f, &v)?
+            }
+        );
         return Ok(0);
     }
     let field = |k: &str| super::format::render(&format!("{{{{.{k}}}}}"), &v).unwrap_or_default();
@@ -110,8 +120,19 @@ pub async fn version(d: &Docker) -> Result<i32> {
     println!("Server: berth");
     println!(" Engine:");
     println!("  Version:          {}", v.version.unwrap_or_default());
-    println!("  API version:      {} (minimum version {})", v.api_version.unwrap_or_default(), v.min_api_version.unwrap_or_default());
-    println!("  OS/Arch:          {}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default());
-    println!("  Kernel Version:   {}", v.kernel_version.unwrap_or_default());
+    println!(
+        "  API version:      {} (minimum version {})",
+        v.api_version.unwrap_or_default(),
+        v.min_api_version.unwrap_or_default()
+    );
+    println!(
+        "  OS/Arch:          {}/{}",
+        v.os.unwrap_or_default(),
+        v.arch.unwrap_or_default()
+    );
+    println!(
+        "  Kernel Version:   {}",
+        v.kernel_version.unwrap_or_default()
+    );
     Ok(0)
 }

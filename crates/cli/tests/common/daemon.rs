@@ -64,6 +64,30 @@ impl Daemon {
         c
     }
 
+    /// The berth CLI against this daemon.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.berth_command(args).output().unwrap()
+    }
+
+    /// A berth CLI command against this daemon, to configure further.
+    pub fn berth_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.args(args)
+            .env("BERTH_HOST", format!("unix://{}", self.socket().display()));
+        c
+    }
+
+    /// Runs berth, which must succeed; returns its stdout.
+    pub fn berth_ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     pub fn docker(&self, args: &[&str]) -> Output {
         self.command("docker", args).output().unwrap()
     }

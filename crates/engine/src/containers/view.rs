@@ -44,9 +44,16 @@ fn status_text(r: &Record) -> String {
     }
 }
 
+/// Docker's listing of the command: arguments with spaces in single quotes.
 fn command_line(r: &Record) -> String {
-    std::iter::once(r.path.as_str())
-        .chain(r.args.iter().map(String::as_str))
+    std::iter::once(r.path.clone())
+        .chain(r.args.iter().map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        }))
         .collect::<Vec<_>>()
         .join(" ")
 }

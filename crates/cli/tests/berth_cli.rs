@@ -1,0 +1,304 @@
+//! Privileged: the `berth` CLI as a client of `berth daemon` — the same
+//! scenarios as with the docker CLI (run in the foreground and detached,
+//! stdin, a terminal, ps/logs/inspect/stop/wait/rm, images, save | load,
+//! tag/rmi, events), docker's output and exit codes, and a daemon started
+//! by the CLI itself when none answers.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::daemon::Daemon;
+
+fn image(d: &Daemon) {
+    let tar = d.busybox_tar();
+    let id = d.berth_ok(&["import", tar.to_str().unwrap(), "busybox:test"]);
+    assert!(id.starts_with("sha256:") && id.trim().len() == 71, "{id}");
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn with_input(mut c: Command, input: &[u8]) -> std::process::Output {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn containers_run_list_log_stop_and_go() {
+    let d = Daemon::start();
+    image(&d);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "busybox:test",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        (text(&out.stdout), text(&out.stderr)),
+        ("out\n".into(), "err\n".into())
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let id = d.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-e",
+        "X=1",
+        "-l",
+        "tier=front",
+        "busybox:test",
+        "sh",
+        "-c",
+        "echo $X; sleep 100",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let table = d.berth_ok(&["ps"]);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("CONTAINER ID   IMAGE          COMMAND"),
+        "{table}"
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with(&id[..12]) && row.ends_with("web"),
+        "{table}"
+    );
+    assert!(
+        row.contains("\"sh -c 'echo $X; sle…\"") && row.contains("Up "),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(d.berth_ok(&["ps", "--format", "json"]).trim()).unwrap();
+    assert_eq!(
+        (json["Names"].as_str(), json["State"].as_str()),
+        (Some("web"), Some("running"))
+    );
+    let picked = d.berth_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=tier=front",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(picked, "web\n");
+    assert_eq!(d.berth_ok(&["ps", "-q"]).trim(), &id[..12]);
+    while d.berth_ok(&["logs", "web"]) != "1\n" {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = d.berth_ok(&["inspect", "-f", "{{.State.Status}} {{.Name}}", "web"]);
+    assert_eq!(status, "running /web\n");
+    assert_eq!(d.berth_ok(&["stop", "-t", "1", "web"]), "web\n");
+    assert_eq!(d.berth_ok(&["wait", "web"]), "137\n");
+    assert!(d.berth_ok(&["ps", "-a"]).contains("Exited (137)"));
+    assert_eq!(d.berth_ok(&["rm", "web"]), "web\n");
+    assert_eq!(d.berth_ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn stdin_and_a_terminal_reach_the_container() {
+    let d = Daemon::start();
+    image(&d);
+    let out = with_input(
+        d.berth_command(&[
+            "run",
+            "-i",
+            "--rm",
+            "busybox:test",
+            "sh",
+            "-c",
+            "cat; echo done",
+        ]),
+        b"hello\n",
+    );
+    assert_eq!(text(&out.stdout), "hello\ndone\n");
+    d.berth_ok(&[
+        "create",
+        "-i",
+        "--name",
+        "once",
+        "busybox:test",
+        "sh",
+        "-c",
+        "read l; echo \"got $l\"",
+    ]);
+    let out = with_input(d.berth_command(&["start", "-a", "-i", "once"]), b"x\n");
+    assert_eq!(text(&out.stdout), "got x\n");
+    let berth = env!("CARGO_BIN_EXE_berth");
+    let inner =
+        format!("stty cols 91 rows 33; {berth} run -t --rm busybox:test sh -c 'stty size; tty'");
+    let out = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout).replace('\r', "");
+    assert!(
+        shown.contains("33 91\n") && shown.contains("/dev/pts/0\n"),
+        "{shown:?}"
+    );
+    d.berth_ok(&["rm", "once"]);
+}
+
+#[test]
+fn images_save_load_tag_and_events() {
+    let d = Daemon::start();
+    let since = d.berth_ok(&["version"]); // the daemon answers
+    assert!(since.contains("Server: berth"), "{since}");
+    let t0 = chrono_now();
+    image(&d);
+    let images = d.berth_ok(&["images"]);
+    assert!(
+        images.starts_with("REPOSITORY   TAG       IMAGE ID"),
+        "{images}"
+    );
+    assert!(
+        images
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("busybox      test      "),
+        "{images}"
+    );
+    let archive = d.dir.path().join("saved.tar");
+    d.berth_ok(&["save", "-o", archive.to_str().unwrap(), "busybox:test"]);
+    let out = d.berth_ok(&["rmi", "busybox:test"]);
+    assert!(
+        out.starts_with("Untagged: busybox:test\nDeleted: sha256:"),
+        "{out}"
+    );
+    assert_eq!(
+        d.berth_ok(&["load", "-i", archive.to_str().unwrap()]),
+        "Loaded image: busybox:test\n"
+    );
+    // A pipe between two clients: the save streams while the load reads.
+    let mut save = d
+        .berth_command(&["save", "busybox:test"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let load = d
+        .berth_command(&["load"])
+        .stdin(save.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(save.wait().unwrap().success());
+    assert_eq!(text(&load.stdout), "Loaded image: busybox:test\n");
+    d.berth_ok(&["tag", "busybox:test", "busybox:v2"]);
+    assert_eq!(
+        d.berth_ok(&["images", "-q"]).lines().count(),
+        1,
+        "one image, two tags"
+    );
+    assert_eq!(d.berth_ok(&["rmi", "busybox:v2"]), "Untagged: busybox:v2\n");
+    let events = d.berth_ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &chrono_now(),
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert!(
+        events.contains("import busybox:test\n") && events.contains("untag busybox:v2\n"),
+        "{events}"
+    );
+}
+
+fn chrono_now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+#[test]
+fn failures_read_and_exit_like_dockers() {
+    let d = Daemon::start();
+    image(&d);
+    let out = d.berth(&["run", "nosuch:image", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("Unable to find image 'nosuch:image' locally"));
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "taken",
+        "busybox:test",
+        "sleep",
+        "100",
+    ]);
+    let out = d.berth(&["run", "--name", "taken", "busybox:test", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains(
+            "Error response from daemon: Conflict. The container name \"/taken\" is already in use"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.berth(&["rm", "taken"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot remove a running container"));
+    let out = d.berth(&["run", "-m", "12x", "busybox:test", "true"]);
+    assert!(
+        text(&out.stderr).contains("invalid size: '12x'"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.berth(&["logs", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("No such container: nosuch"));
+    let out = d.berth(&["-H", "unix:///nonexistent/berth.sock", "ps"]);
+    assert!(text(&out.stderr)
+        .contains("Cannot connect to the berth daemon at unix:///nonexistent/berth.sock"));
+    d.berth_ok(&["rm", "-f", "taken"]);
+}
+
+/// With no daemon on the default socket, the CLI starts one. Run in a
+/// private mount namespace with fresh /run and /var/lib, so the default
+/// paths are the test's own; the daemon is ended through its pid file.
+#[test]
+fn the_cli_starts_a_daemon_when_none_answers() {
+    let d = Daemon::start();
+    let tar = d.busybox_tar();
+    let berth = env!("CARGO_BIN_EXE_berth");
+    let script = format!(
+        "set -e; mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /var/lib; \
+         {berth} import {tar} busybox:auto >/dev/null; \
+         {berth} run --rm busybox:auto echo hello from an auto-started daemon; \
+         test -S /run/berth/berth.sock; pid=$(cat /run/berth/berth.pid); \
+         kill $pid; while kill -0 $pid 2>/dev/null; do sleep 0.05; done; echo stopped",
+        tar = tar.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env_remove("BERTH_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "hello from an auto-started daemon\nstopped\n",
+        "{}",
+        text(&out.stderr)
+    );
+}
