@@ -44,6 +44,14 @@ fn status_text(r: &Record) -> String {
     }
 }
 
+/// The create request's HostConfig, with what berth fixed (the log driver:
+/// clients such as docker-py read it to decide how to get output).
+fn host_config(h: &super::model::HostConfig) -> Value {
+    let mut v = serde_json::to_value(h).unwrap_or_else(|_| json!({}));
+    v["LogConfig"] = json!({ "Type": "json-file", "Config": {} });
+    v
+}
+
 /// Docker's listing of the command: arguments with spaces in single quotes.
 fn command_line(r: &Record) -> String {
     std::iter::once(r.path.clone())
@@ -152,7 +160,7 @@ impl ContainerService {
             "RestartCount": st.restart_count,
             "Driver": "overlay2",
             "Platform": "linux",
-            "HostConfig": req.host_config,
+            "HostConfig": host_config(&req.host_config),
             "GraphDriver": {
                 "Name": "overlay2",
                 "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs") },

@@ -1,0 +1,40 @@
+//! Privileged: the Python Docker SDK (docker-py 7) drives `berth daemon`
+//! through `tests/sdk/scenarios.py`. The SDK lives in a venv that
+//! `scripts/setup-host.sh` makes (package registries are for set-up, not
+//! for tests); `BERTH_PYTHON` names another interpreter that has it.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use common::daemon::Daemon;
+
+/// The interpreter with the SDK.
+fn python() -> String {
+    let p = std::env::var("BERTH_PYTHON")
+        .unwrap_or_else(|_| "/var/cache/berth/python/bin/python".to_owned());
+    assert!(
+        std::path::Path::new(&p).exists(),
+        "{p} is missing: run scripts/setup-host.sh (it makes the venv with the docker SDK)"
+    );
+    p
+}
+
+#[test]
+fn the_python_sdk_runs_its_scenarios_against_berth() {
+    let d = Daemon::start();
+    let tar = d.busybox_tar();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/scenarios.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(d.socket())
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
