@@ -148,6 +148,16 @@ impl Store {
         format!("{TRANSIENT}{what}:{}", NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// Every holder with a hold (containers, transient operations).
+    pub fn holders(&self) -> Result<Vec<String>> {
+        crate::db::strings(
+            &self.conn(),
+            "SELECT DISTINCT holder FROM holds ORDER BY holder",
+            [],
+            "listing holders",
+        )
+    }
+
     /// Drops every hold of `holder`.
     pub fn release(&self, holder: &str) -> Result<()> {
         self.conn()

@@ -130,23 +130,7 @@ impl Daemon {
 
     /// One raw HTTP/1.1 request with a JSON body.
     pub fn http_json(&self, method: &str, path: &str, body: &str) -> (String, String, String) {
-        let mut s = UnixStream::connect(self.socket()).unwrap();
-        let len = body.len();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n{body}"
-        )
-        .unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-        let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-        (
-            status.to_owned(),
-            headers.to_ascii_lowercase(),
-            body.to_owned(),
-        )
+        http_at(&self.socket(), method, path, body).unwrap()
     }
 
     /// A busybox rootfs tarball, as `docker import` takes it.
@@ -231,4 +215,31 @@ impl Drop for Daemon {
             );
         }
     }
+}
+
+/// One raw HTTP/1.1 request to the socket at `socket`; None when the
+/// daemon is not there or hangs up (a test that kills it expects that).
+pub fn http_at(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Option<(String, String, String)> {
+    let mut s = UnixStream::connect(socket).ok()?;
+    let len = body.len();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n{body}"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    Some((
+        status.to_owned(),
+        headers.to_ascii_lowercase(),
+        body.to_owned(),
+    ))
 }

@@ -118,6 +118,7 @@ impl ContainerService {
             restart_delays: Mutex::new(std::collections::HashMap::new()),
             events,
         });
+        svc.clean_orphans()?;
         // Before reconciling: what exited while the daemon was down gets
         // its policy applied there, not twice.
         svc.restart_at_boot()?;
@@ -436,6 +437,39 @@ impl ContainerService {
                 tracing::error!(id, error = %e, "auto-removing");
             }
         }
+    }
+
+    /// On start-up: what a daemon killed in the middle of a create or a
+    /// removal left — a container directory without a record, a hold on an
+    /// image by a container no record names — goes.
+    fn clean_orphans(&self) -> Result<()> {
+        let known: std::collections::HashSet<String> = records::all(&self.conn())?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let entries = std::fs::read_dir(&self.root)
+            .map_err(|e| internal("reading the containers directory", e))?;
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if !known.contains(&id) {
+                tracing::info!(id, "removing the files of a container with no record");
+                let _ = berth_store::overlay::unmount(&entry.path().join("rootfs"));
+                let _ = std::fs::remove_dir_all(entry.path());
+                let _ = std::fs::remove_dir_all(self.shim_dir(&id));
+            }
+        }
+        for holder in self.store.holders()? {
+            let container_like =
+                holder.len() == 64 && holder.bytes().all(|b| b.is_ascii_hexdigit());
+            if container_like && !known.contains(&holder) {
+                tracing::info!(
+                    id = holder,
+                    "releasing the image hold of a container with no record"
+                );
+                self.store.release(&holder)?;
+            }
+        }
+        Ok(())
     }
 
     /// On start-up: running records either have a live shim (watch it) or
