@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job, on a fresh Debian machine as root: install and build; run a
-# container from a busybox bundle with the runtime alone; then start berth's
-# daemon, build a busybox image offline (docker import of Debian's static
-# busybox) and run a container from it with the docker CLI, which talks to
-# berth's socket. Both show the container's isolation and limits.
+# The main job, on a fresh Debian machine as root: install and build; start
+# berth's daemon; build a busybox image offline (import of Debian's static
+# busybox) and run a container from it with the berth CLI, in the
+# foreground, limited and isolated; the same with the docker CLI against
+# berth's socket when docker is installed; then the runtime alone on an OCI
+# bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-host.sh
@@ -16,7 +17,7 @@ daemon_dir=$(mktemp -d /tmp/berth-demo-daemon.XXXXXX)
 daemon_pid=
 cleanup() {
     if [ -n "$daemon_pid" ]; then
-        DOCKER_HOST=unix://$daemon_dir/berth.sock docker rm -f demo >/dev/null 2>&1 || true
+        BERTH_HOST=unix://$daemon_dir/berth.sock "$berth" rm -f demo >/dev/null 2>&1 || true
         kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
     fi
     rm -rf "$bundle" "$state" "$daemon_dir"
@@ -45,24 +46,32 @@ jq --arg s "$script" '.process.args = ["sh", "-c", $s]
 mv "$bundle/config.tmp" "$bundle/config.json"
 
 echo "host: pid $$, hostname $(hostname)"
-"$berth" runtime --root "$state" run --bundle "$bundle" demo
-
 echo
-echo "== berth daemon + the docker CLI =="
-if ! command -v docker >/dev/null; then
-    echo "demo.sh: the docker CLI is not installed; skipping the daemon part" >&2
-    exit 0
-fi
+echo "== berth daemon + the berth CLI =="
 "$berth" daemon --data-root "$daemon_dir/data" --exec-root "$daemon_dir/exec" \
     -H "unix://$daemon_dir/berth.sock" 2>"$daemon_dir/daemon.log" &
 daemon_pid=$!
-export DOCKER_HOST=unix://$daemon_dir/berth.sock
-for _ in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
-docker version --format 'server: {{.Server.Platform.Name}} {{.Server.Version}}, API {{.Server.APIVersion}}'
-tar -C "$bundle/rootfs" -c . | docker import -c 'CMD ["sh"]' - busybox:demo >/dev/null
-docker images busybox
-docker run -d --name demo --hostname berth-demo -m 64m --pids-limit 64 busybox:demo sh -c "$script" >/dev/null
-echo "exit code: $(docker wait demo)"
-docker logs demo
-docker ps -a --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}'
-docker rm demo >/dev/null
+export BERTH_HOST=unix://$daemon_dir/berth.sock
+for _ in $(seq 100); do [ -S "$daemon_dir/berth.sock" ] && break; sleep 0.05; done
+tar -C "$bundle/rootfs" -c . | "$berth" import -c 'CMD ["sh"]' - busybox:demo >/dev/null
+"$berth" images busybox
+set +e
+"$berth" run --rm --name demo --hostname berth-demo -m 64m --pids-limit 64 busybox:demo sh -c "$script"
+echo "exit code: $?"
+set -e
+
+if command -v docker >/dev/null; then
+    echo
+    echo "== the docker CLI, against berth's socket =="
+    export DOCKER_HOST=$BERTH_HOST
+    docker version --format 'server: {{.Server.Platform.Name}} {{.Server.Version}}, API {{.Server.APIVersion}}'
+    docker run -d --name demo busybox:demo sh -c 'echo hello from docker run; exit 7' >/dev/null
+    echo "exit code: $(docker wait demo)"
+    docker logs demo
+    docker ps -a --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}'
+    docker rm demo >/dev/null
+fi
+
+echo
+echo "== the runtime alone, on an OCI bundle =="
+"$berth" runtime --root "$state" run --bundle "$bundle" demo
