@@ -43,7 +43,10 @@ def rootfs_tar(tmp):
 
 
 def quiet(cmd, **kw):
-    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    if r.returncode != 0:
+        raise SystemExit(f"{cmd} failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+    return r
 
 
 def timed(cmd):

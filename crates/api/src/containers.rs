@@ -27,6 +27,7 @@ pub fn routes() -> Router<Backends> {
         .route("/containers/{id}/kill", post(kill))
         .route("/containers/{id}/wait", post(wait))
         .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}/export", get(export))
         .route("/containers/{id}", axum::routing::delete(remove))
 }
 
@@ -196,4 +197,13 @@ async fn logs(
         body,
     )
         .into_response())
+}
+
+async fn export(State(b): State<Backends>, Path(id): Path<String>) -> Result<Response> {
+    // A missing container is a 404 before the 200 headers.
+    let check = b.clone();
+    let probe = id.clone();
+    blocking(move || check.containers.inspect(&probe).map(drop)).await?;
+    let body = writer_body(move |out| b.containers.export(&id, out).map_err(|e| e.to_string()));
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }

@@ -302,3 +302,58 @@ fn the_cli_starts_a_daemon_when_none_answers() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn export_writes_the_containers_filesystem_with_its_changes() {
+    let d = Daemon::start();
+    image(&d);
+    d.berth_ok(&[
+        "run",
+        "--name",
+        "changed",
+        "busybox:test",
+        "sh",
+        "-c",
+        "echo data > /tmp/file; rm /bin/true",
+    ]);
+    let tar = d.dir.path().join("export.tar");
+    d.berth_ok(&["export", "-o", tar.to_str().unwrap(), "changed"]);
+    let listing = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    let names = text(&listing.stdout);
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "tmp/file"),
+        "{names}"
+    );
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "bin/sh"),
+        "{names}"
+    );
+    assert!(
+        !names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "bin/true"),
+        "deleted files stay deleted: {names}"
+    );
+    let member = names
+        .lines()
+        .find(|l| l.trim_start_matches("./") == "tmp/file")
+        .unwrap();
+    let file = Command::new("tar")
+        .arg("-xOf")
+        .arg(&tar)
+        .arg(member)
+        .output()
+        .unwrap();
+    assert_eq!(text(&file.stdout), "data\n");
+    // The docker CLI gets the same stream.
+    let via_docker = d.docker(&["export", "changed"]);
+    assert!(via_docker.status.success());
+    assert_eq!(via_docker.stdout, std::fs::read(&tar).unwrap());
+    d.berth_ok(&["rm", "changed"]);
+    let err = d.berth(&["export", "-o", tar.to_str().unwrap(), "nosuch"]);
+    assert!(text(&err.stderr).contains("No such container: nosuch"));
+}

@@ -171,3 +171,33 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+#[test]
+fn logs_follow_until_the_exit_with_tail_and_timestamps() {
+    let d = Daemon::start();
+    image(&d);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox:test",
+        "sh",
+        "-c",
+        "echo first; echo oops >&2; sleep 0.3; echo second",
+    ]);
+    // Follows while the container runs; ends when it exits.
+    let out = d.docker(&["logs", "-f", "talker"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first\nsecond\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    assert_eq!(d.ok(&["logs", "--tail", "1", "talker"]), "second\n");
+    let stamped = d.ok(&["logs", "-t", "talker"]);
+    let first = stamped.lines().next().unwrap();
+    let (time, text) = first.split_once(' ').unwrap();
+    assert_eq!(text, "first");
+    assert!(
+        time.ends_with('Z') && time.len() == 30,
+        "RFC 3339 with nanoseconds: {time}"
+    );
+    d.ok(&["rm", "talker"]);
+}

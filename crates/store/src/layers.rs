@@ -210,6 +210,20 @@ impl LayerStore {
     }
 }
 
+impl LayerStore {
+    /// Mounts a read-only view of `top` (a container's upper dir, its
+    /// whiteouts included) over the stack (bottom first) at `target`: what
+    /// the container sees, without being its root mount.
+    pub fn mount_view(&self, chains: &[Digest], top: &Path, target: &Path) -> Result<()> {
+        let lowerdir = if chains.is_empty() {
+            top.display().to_string()
+        } else {
+            format!("{}:{}", top.display(), self.lowerdir(chains))
+        };
+        crate::overlay::mount(&self.dir, &lowerdir, chains.len() + 1, None, target, PAGE)
+    }
+}
+
 /// A reader that decompresses what its first bytes say is compressed:
 /// media types in archives are missing or wrong often enough.
 pub fn decompress<'a>(blob: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {

@@ -370,3 +370,23 @@ pub async fn inspect(d: &Docker, a: &InspectArgs) -> Result<i32> {
     }
     Ok(i32::from(failed))
 }
+
+/// `berth export`: the container's filesystem as a tarball.
+pub async fn export(d: &Docker, name: &str, output: Option<&str>) -> Result<i32> {
+    use std::io::IsTerminal;
+    let mut out: Box<dyn Write> = match output {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).map_err(|e| anyhow::anyhow!("creating {p}: {e}"))?)
+        }
+        None if std::io::stdout().is_terminal() => {
+            bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut stream = d.export_container(name);
+    while let Some(chunk) = stream.next().await {
+        out.write_all(&chunk?)?;
+    }
+    out.flush()?;
+    Ok(0)
+}

@@ -96,6 +96,13 @@ enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Export a container's filesystem as a tar archive
+    Export {
+        /// Write to a file, instead of STDOUT
+        #[arg(short, long)]
+        output: Option<String>,
+        container: String,
+    },
     /// List images
     Images(images::ImagesArgs),
     /// Remove one or more images
@@ -177,6 +184,9 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Logs(a) => containers::logs(&d, a).await,
         Command::Inspect(a) => containers::inspect(&d, a).await,
         Command::Wait { containers } => containers::wait(&d, containers).await,
+        Command::Export { output, container } => {
+            containers::export(&d, container, output.as_deref()).await
+        }
         Command::Images(a) => images::images(&d, a).await,
         Command::Rmi(a) => images::rmi(&d, a).await,
         Command::Tag { source, target } => images::tag(&d, source, target).await,

@@ -3,6 +3,7 @@
 //! the name, check the state (conflict error), act, record, notify waiters.
 
 mod attach;
+mod files;
 mod logs;
 pub mod model;
 mod mounts;
@@ -191,7 +192,7 @@ impl ContainerService {
         let id = new_id();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => valid_name(n)?,
-            None => generated_name(&id),
+            None => self.free_name(&id)?,
         };
         let (path, args) = command(&req, &config)?;
         let rec = Record {
@@ -778,7 +779,20 @@ fn valid_name(n: &str) -> Result<String> {
     }
 }
 
-/// Docker-style `adjective_name`, picked by the ID.
+impl ContainerService {
+    /// A generated name no container has (a taken one is generated again
+    /// from fresh randomness, as Docker does).
+    fn free_name(&self, id: &str) -> Result<String> {
+        let mut name = generated_name(id);
+        while records::name_taken(&self.conn(), &name)? {
+            name = generated_name(&new_id());
+        }
+        Ok(name)
+    }
+}
+
+/// Docker-style `adjective_name`, picked by the ID: words from one part of
+/// it, a suffix from another, so names spread as widely as IDs do.
 fn generated_name(id: &str) -> String {
     const LEFT: [&str; 16] = [
         "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid",
@@ -788,9 +802,13 @@ fn generated_name(id: &str) -> String {
         "babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "kepler", "lovelace",
         "meitner", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak",
     ];
-    let b = id.as_bytes();
-    let pick = |i: usize| usize::from(b.get(i).copied().unwrap_or(b'0')) % 16;
-    format!("{}_{}_{}", LEFT[pick(0)], RIGHT[pick(1)], &id[..4])
+    let nibble = |i: usize| {
+        id.get(i..=i)
+            .and_then(|c| usize::from_str_radix(c, 16).ok())
+            .unwrap_or(0)
+    };
+    let suffix = id.get(56..64).unwrap_or(id);
+    format!("{}_{}_{suffix}", LEFT[nibble(0)], RIGHT[nibble(1)])
 }
 
 /// Docker's rule: the request's entrypoint replaces the image's and then
@@ -850,6 +868,7 @@ pub trait ContainerBackend: Send + Sync {
     fn inspect(&self, name: &str) -> Result<serde_json::Value>;
     fn logs(&self, name: &str, opts: &LogOptions, out: &mut dyn Write) -> Result<()>;
     fn attach(&self, name: &str, opts: AttachOptions) -> Result<Attachment>;
+    fn export(&self, name: &str, out: &mut dyn Write) -> Result<()>;
     fn resize(&self, name: &str, height: u16, width: u16) -> Result<()>;
 }
 
@@ -895,6 +914,9 @@ impl ContainerBackend for Arc<ContainerService> {
     fn attach(&self, name: &str, opts: AttachOptions) -> Result<Attachment> {
         ContainerService::attach(self, name, opts)
     }
+    fn export(&self, name: &str, out: &mut dyn Write) -> Result<()> {
+        ContainerService::export(self, name, out)
+    }
     fn resize(&self, name: &str, height: u16, width: u16) -> Result<()> {
         ContainerService::resize(self, name, height, width)
     }
@@ -930,6 +952,15 @@ mod tests {
         );
         let err = command(&req(Some(vec![]), None), &Default::default()).unwrap_err();
         assert_eq!(err.message, "No command specified");
+    }
+
+    #[test]
+    fn generated_names_spread_like_ids() {
+        let a = format!("ab{}", "0".repeat(62));
+        let b = format!("ab{}1", "0".repeat(61));
+        assert_ne!(generated_name(&a), generated_name(&b));
+        assert!(valid_name(&generated_name(&a)).is_ok());
+        assert_eq!(generated_name(&b), "nifty_pascal_00000001");
     }
 
     #[test]

@@ -29,7 +29,12 @@ pub fn open(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open(path).map_err(db_err("opening"))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(db_err("enabling WAL"))?;
-    conn.pragma_update(None, "synchronous", "FULL")
+    // WAL with NORMAL: a commit survives a crash of any process (kill -9
+    // included) and the database is never left inconsistent; only a power
+    // loss may roll back the last commits. Container state is re-derived
+    // from the shims at start-up anyway, and each commit saves an fsync on
+    // the `run` path. (The image store keeps FULL on its own connection.)
+    conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(db_err("setting synchronous"))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db_err("busy timeout"))?;
@@ -132,6 +137,16 @@ pub fn all(conn: &Connection) -> Result<Vec<Record>> {
 
 /// The record a name, ID or unique ID prefix designates, as Docker
 /// resolves them (exact ID, then name, then prefix).
+/// Whether a container has this name.
+pub fn name_taken(conn: &Connection, name: &str) -> Result<bool> {
+    conn.query_row("SELECT 1 FROM containers WHERE name = ?1", [name], |_| {
+        Ok(())
+    })
+    .optional()
+    .map(|r| r.is_some())
+    .map_err(db_err("checking a name"))
+}
+
 pub fn find(conn: &Connection, name: &str) -> Result<Record> {
     let key = name.trim_start_matches('/');
     let not_found = || EngineError::new(ErrorKind::NotFound, format!("No such container: {name}"));
