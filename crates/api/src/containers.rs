@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use berth_engine::containers::model::CreateRequest;
-use berth_engine::containers::LogOptions;
+use berth_engine::containers::{ListOptions, LogOptions};
 use serde_json::json;
 
 use crate::error::{blocking, ApiError};
@@ -56,9 +56,13 @@ async fn list(State(b): State<Backends>, RawQuery(q): RawQuery) -> Result<Respon
         .map(str::parse::<i64>)
         .transpose()
         .map_err(|_| ApiError::invalid("invalid limit"))?;
-    let limit = limit.and_then(|l| usize::try_from(l).ok());
+    let opts = ListOptions {
+        all,
+        limit: limit.and_then(|l| usize::try_from(l).ok()),
+        size: q.flag("size")?,
+    };
     let filters = q.filters()?;
-    Ok(Json(blocking(move || b.containers.list(all, limit, &filters)).await?).into_response())
+    Ok(Json(blocking(move || b.containers.list(&opts, &filters)).await?).into_response())
 }
 
 async fn inspect(State(b): State<Backends>, Path(id): Path<String>) -> Result<Response> {

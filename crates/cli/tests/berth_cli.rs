@@ -349,6 +349,11 @@ fn export_writes_the_containers_filesystem_with_its_changes() {
         .output()
         .unwrap();
     assert_eq!(text(&file.stdout), "data\n");
+    // Its changes: 5 bytes of file (and a whiteout, which weighs nothing).
+    let size = d.berth_ok(&["ps", "-a", "-s", "--format", "{{.Size}}"]);
+    assert!(size.starts_with("5B (virtual 1.98MB)"), "{size}");
+    let size = d.ok(&["ps", "-a", "-s", "--format", "{{.Size}}"]);
+    assert!(size.starts_with("5B (virtual 1.98MB)"), "{size}");
     // The docker CLI gets the same stream.
     let via_docker = d.docker(&["export", "changed"]);
     assert!(via_docker.status.success());

@@ -65,6 +65,17 @@ pub struct HistoryEntry {
 }
 
 impl Store {
+    /// The unpacked size of an image (its layers').
+    pub fn image_size(&self, id: &Digest) -> Result<u64> {
+        self.conn()
+            .query_row(
+                "SELECT size FROM images WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::db("reading an image's size"))
+    }
+
     /// Images matching the filters, newest first.
     pub fn list(&self, filters: &ListFilters) -> Result<Vec<ImageSummary>> {
         let conn = self.conn();

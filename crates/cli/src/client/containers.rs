@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::describe;
-use super::format::{ago, print_rows, render, Output};
+use super::format::{ago, human_size, print_rows, render, Output};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -40,6 +40,9 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 const PS_TABLE: &str =
@@ -75,8 +78,8 @@ pub async fn ps(d: &Docker, a: &PsArgs) -> Result<i32> {
     let opts = ListContainersOptions {
         all: a.all || limit.is_some(),
         limit,
+        size: a.size,
         filters: Some(filters(&a.filter)?),
-        ..ListContainersOptions::default()
     };
     let list = d.list_containers(Some(opts)).await?;
     let rows: Vec<Value> = list
@@ -102,6 +105,11 @@ pub async fn ps(d: &Docker, a: &PsArgs) -> Result<i32> {
                 "Ports": "",
                 "Names": names.join(","),
                 "Labels": c.labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "Size": c.size_rw.map(|rw| format!(
+                    "{} (virtual {})",
+                    human_size(rw),
+                    human_size(c.size_root_fs.unwrap_or(rw))
+                )),
             })
         })
         .collect();

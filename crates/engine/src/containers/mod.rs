@@ -25,6 +25,7 @@ use rusqlite::Connection;
 pub use attach::{AttachOptions, Attachment};
 pub use logs::LogOptions;
 use model::{CreateRequest, Record, State, Status};
+pub use view::ListOptions;
 
 use crate::error::{EngineError, ErrorKind, Result};
 
@@ -861,8 +862,7 @@ pub trait ContainerBackend: Send + Sync {
     fn remove(&self, name: &str, force: bool) -> Result<()>;
     fn list(
         &self,
-        all: bool,
-        limit: Option<usize>,
+        opts: &ListOptions,
         filters: &berth_api_types::Filters,
     ) -> Result<Vec<serde_json::Value>>;
     fn inspect(&self, name: &str) -> Result<serde_json::Value>;
@@ -899,11 +899,10 @@ impl ContainerBackend for Arc<ContainerService> {
     }
     fn list(
         &self,
-        all: bool,
-        limit: Option<usize>,
+        opts: &ListOptions,
         filters: &berth_api_types::Filters,
     ) -> Result<Vec<serde_json::Value>> {
-        ContainerService::list(self, all, limit, filters)
+        ContainerService::list(self, opts, filters)
     }
     fn inspect(&self, name: &str) -> Result<serde_json::Value> {
         ContainerService::inspect(self, name)

@@ -44,6 +44,32 @@ fn status_text(r: &Record) -> String {
     }
 }
 
+/// What `GET /containers/json` takes besides filters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListOptions {
+    /// Stopped containers too.
+    pub all: bool,
+    /// The N most recently created.
+    pub limit: Option<usize>,
+    /// Report SizeRw and SizeRootFs (walks each upper dir).
+    pub size: bool,
+}
+
+/// Bytes of the regular files under `dir` (a container's changes).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// The create request's HostConfig, with what berth fixed (the log driver:
 /// clients such as docker-py read it to decide how to get output).
 fn host_config(h: &super::model::HostConfig) -> Value {
@@ -91,7 +117,8 @@ fn matches(r: &Record, f: &Filters) -> bool {
 
 impl ContainerService {
     /// `GET /containers/json`.
-    pub fn list(&self, all: bool, limit: Option<usize>, filters: &Filters) -> Result<Vec<Value>> {
+    pub fn list(&self, opts: &ListOptions, filters: &Filters) -> Result<Vec<Value>> {
+        let ListOptions { all, limit, size } = *opts;
         filters
             .only(&["status", "name", "id", "label", "ancestor", "exited"])
             .map_err(EngineError::invalid)?;
@@ -108,7 +135,7 @@ impl ContainerService {
         Ok(recs
             .iter()
             .map(|r| {
-                json!({
+                let mut v = json!({
                     "Id": r.id,
                     "Names": [format!("/{}", r.name)],
                     "Image": r.image,
@@ -122,7 +149,19 @@ impl ContainerService {
                     "HostConfig": { "NetworkMode": if r.request.host_config.network_mode.is_empty() { "default" } else { r.request.host_config.network_mode.as_str() } },
                     "NetworkSettings": { "Networks": {} },
                     "Mounts": super::mounts::describe(&r.request.host_config),
-                })
+                });
+                if size {
+                    let rw = dir_size(&self.dir(&r.id).join("upper"));
+                    let image = r
+                        .image_id
+                        .parse()
+                        .ok()
+                        .and_then(|id| self.store.image_size(&id).ok())
+                        .unwrap_or(0);
+                    v["SizeRw"] = json!(rw);
+                    v["SizeRootFs"] = json!(rw + image);
+                }
+                v
             })
             .collect())
     }
