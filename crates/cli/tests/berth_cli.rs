@@ -362,3 +362,40 @@ fn export_writes_the_containers_filesystem_with_its_changes() {
     let err = d.berth(&["export", "-o", tar.to_str().unwrap(), "nosuch"]);
     assert!(text(&err.stderr).contains("No such container: nosuch"));
 }
+
+#[test]
+fn ctrl_p_ctrl_q_detaches_and_the_container_keeps_running() {
+    let d = Daemon::start();
+    image(&d);
+    let berth = env!("CARGO_BIN_EXE_berth");
+    let inner = format!("{berth} run -it --name det busybox:test sh -c 'echo ready; sleep 100'");
+    let mut child = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Keys typed once the session runs (before raw mode, the terminal
+    // would take Ctrl-Q as flow control).
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("ready") {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+        assert!(n > 0, "the session ended early: {}", text(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"\x10\x11").unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "detaching is not a failure"
+    );
+    drop(stdin);
+    assert_eq!(
+        d.berth_ok(&["inspect", "-f", "{{.State.Status}}", "det"]),
+        "running\n"
+    );
+    d.berth_ok(&["rm", "-f", "det"]);
+}

@@ -4,6 +4,7 @@
 
 mod connect;
 mod containers;
+mod detach;
 mod flags;
 mod format;
 mod images;

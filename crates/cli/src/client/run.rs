@@ -170,6 +170,34 @@ pub async fn attach(d: &Docker, socket: &Path, a: &AttachArgs) -> Result<i32> {
     session.run(socket, "not-running", false).await
 }
 
+/// Copies our stdin to the container until it ends (then the container's
+/// stdin ends too) or the detach keys are typed (then it does not).
+async fn feed(
+    mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    detach: tokio::sync::oneshot::Sender<()>,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = vec![0u8; 16 << 10];
+    let mut escape = super::detach::Escape::default();
+    loop {
+        let n = match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut forward = Vec::with_capacity(n);
+        let hit = escape.scan(&buf[..n], &mut forward);
+        if input.write_all(&forward).await.is_err() {
+            return;
+        }
+        if hit {
+            let _ = detach.send(());
+            return;
+        }
+    }
+    let _ = input.shutdown().await;
+}
+
 /// One attached container.
 struct Session<'a> {
     d: &'a Docker,
@@ -197,17 +225,27 @@ impl Session<'_> {
         }
         let _raw = (self.tty && self.stdin).then(super::terminal::RawMode::enter);
         let watchers = self.watch_signals();
-        let mut input = attached.input;
-        let feeder = self.stdin.then(|| {
-            tokio::spawn(async move {
-                let mut stdin = tokio::io::stdin();
-                let _ = tokio::io::copy(&mut stdin, &mut input).await;
-                // The end of input reaches the container as EOF.
-                let _ = input.shutdown().await;
-            })
+        let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
+        let feeder = self
+            .stdin
+            .then(|| tokio::spawn(feed(attached.input, detach_tx)));
+        let mut detached = Box::pin(async move {
+            // Without stdin nobody can type the keys: never.
+            if detach_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
         });
         let mut output = attached.output;
-        while let Some(chunk) = output.next().await {
+        loop {
+            let chunk = tokio::select! {
+                c = output.next() => c,
+                () = &mut detached => {
+                    // The container keeps running; so does its stdin.
+                    watchers.abort();
+                    return Ok(0);
+                }
+            };
+            let Some(chunk) = chunk else { break };
             match chunk {
                 Ok(LogOutput::StdErr { message }) => {
                     let mut err = std::io::stderr().lock();
