@@ -92,18 +92,22 @@ fn always_restarts_until_stopped_and_again_when_the_daemon_starts() {
         assert!(inspect(&d, "{{.State.Status}}", name) == "exited");
     }
     // Restarting or exited: rm -f removes it either way.
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "gone",
-        "--restart",
-        "always",
-        "busybox:test",
-        "true",
-    ]);
-    wait_inspect(&d, "{{ge .RestartCount 1}}", "gone", "true");
-    d.ok(&["rm", "-f", "gone"]);
+    // Again and again: a removal racing a restart in progress must win
+    // cleanly (no "device busy", nothing left mounted).
+    for _ in 0..10 {
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "gone",
+            "--restart",
+            "always",
+            "busybox:test",
+            "true",
+        ]);
+        wait_inspect(&d, "{{ge .RestartCount 1}}", "gone", "true");
+        d.ok(&["rm", "-f", "gone"]);
+    }
     d.kill9();
     d.restart();
     // The next daemon starts "always" again; "unless-stopped" stays down.

@@ -700,30 +700,39 @@ impl ContainerService {
     /// Removes a container (`force`: kill it first if it runs).
     pub fn remove(&self, name: &str, force: bool) -> Result<()> {
         let rec = self.find(name)?;
-        if rec.state.status == Status::Restarting && !force {
-            return Err(EngineError::new(
+        let refuse = |what: &str| {
+            Err(EngineError::new(
                 ErrorKind::Conflict,
-                format!("You cannot remove a restarting container {}. Stop the container before attempting removal or force remove", rec.id),
-            ));
+                format!("You cannot remove a {what} container {}. Stop the container before attempting removal or force remove", rec.id),
+            ))
+        };
+        match rec.state.status {
+            Status::Restarting if !force => return refuse("restarting"),
+            Status::Running if !force => return refuse("running"),
+            _ => {}
         }
-        if rec.state.status == Status::Running {
-            if !force {
-                return Err(EngineError::new(
-                    ErrorKind::Conflict,
-                    format!("You cannot remove a running container {}. Stop the container before attempting removal or force remove", rec.id),
-                ));
+        // Under the policy's lock: a restart in progress finishes first, and
+        // none begins while the files go.
+        let policy = loop {
+            let now = self.find(&rec.id)?;
+            if now.state.status == Status::Running {
+                let _ = self.kill(&rec.id, Some("SIGKILL"));
+                self.wait_until(&rec.id, None, |r| {
+                    r.is_none_or(|r| r.state.status != Status::Running)
+                });
             }
-            let _ = self.kill(&rec.id, Some("SIGKILL"));
-            self.wait_until(&rec.id, None, |r| {
-                r.is_none_or(|r| r.state.status != Status::Running)
-            });
-        }
+            let policy = self.lock_policy();
+            if self.find(&rec.id)?.state.status != Status::Running {
+                break policy;
+            }
+        };
         let dir = self.dir(&rec.id);
         let _ = berth_store::overlay::unmount(&dir.join("rootfs"));
         // Remembered before the record goes: a waiter that sees it gone
         // must find the code.
         self.remember_removal(&rec.id, self.find(&rec.id)?.state.exit_code);
         records::delete(&self.conn(), &rec.id)?;
+        drop(policy);
         self.emit("destroy", &rec, &[]);
         self.drop_waiting(&rec.id);
         self.store.release(&rec.id)?;
