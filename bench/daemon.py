@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from peers import Docker
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
@@ -103,31 +105,6 @@ class Berth:
         return [self.bin, "-H", "unix://" + self.sock, *args]
 
     def docker(self, *args):
-        return ["docker", "-H", "unix://" + self.sock, *args]
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-
-
-class Docker:
-    """A private dockerd on temporary roots."""
-
-    def __init__(self, tmp):
-        self.root = os.path.join(tmp, "docker")
-        self.sock = os.path.join(tmp, "docker.sock")
-        self.proc = subprocess.Popen(
-            ["dockerd", "--data-root", self.root + "/data", "--exec-root", self.root + "/exec",
-             "-H", "unix://" + self.sock, "--pidfile", self.root + "/pid", "--bridge", "none",
-             "--iptables=false", "--storage-driver", "overlay2"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            if subprocess.run(self.cli("info"), capture_output=True).returncode == 0:
-                return
-            time.sleep(0.1)
-        raise SystemExit("dockerd did not start")
-
-    def cli(self, *args):
         return ["docker", "-H", "unix://" + self.sock, *args]
 
     def stop(self):

@@ -62,7 +62,7 @@ async fn attach(
     let attachment = if q.flag("stream")? {
         Some(blocking(move || backend.containers.attach(&id, opts)).await?)
     } else {
-        blocking(move || backend.containers.inspect(&id).map(drop)).await?;
+        crate::containers::container_exists(&backend, &id).await?;
         None
     };
     if !upgrade {

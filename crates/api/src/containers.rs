@@ -33,6 +33,13 @@ pub fn routes() -> Router<Backends> {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// A 404 for a missing container, decided before a streamed answer's 200
+/// headers go out.
+pub(crate) async fn container_exists(b: &Backends, id: &str) -> Result<()> {
+    let (b, id) = (b.clone(), id.to_owned());
+    blocking(move || b.containers.inspect(&id).map(drop)).await
+}
+
 async fn create(State(b): State<Backends>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response> {
     let name = Query::parse(q.as_deref()).get("name").map(str::to_owned);
     let req: CreateRequest = serde_json::from_slice(&body)
@@ -185,9 +192,7 @@ async fn logs(
     if !opts.stdout && !opts.stderr {
         return Err(ApiError::invalid("you must choose at least one stream"));
     }
-    let check = b.clone();
-    let probe = id.clone();
-    blocking(move || check.containers.inspect(&probe).map(drop)).await?;
+    container_exists(&b, &id).await?;
     let body = writer_body(move |out| {
         b.containers
             .logs(&id, &opts, out)
@@ -204,10 +209,7 @@ async fn logs(
 }
 
 async fn export(State(b): State<Backends>, Path(id): Path<String>) -> Result<Response> {
-    // A missing container is a 404 before the 200 headers.
-    let check = b.clone();
-    let probe = id.clone();
-    blocking(move || check.containers.inspect(&probe).map(drop)).await?;
+    container_exists(&b, &id).await?;
     let body = writer_body(move |out| b.containers.export(&id, out).map_err(|e| e.to_string()));
     Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }

@@ -11,7 +11,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::daemon::Daemon;
+use common::daemon::{output_with_input, unix_now, Daemon};
 
 fn image(d: &Daemon) {
     let tar = d.busybox_tar();
@@ -21,17 +21,6 @@ fn image(d: &Daemon) {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn with_input(mut c: Command, input: &[u8]) -> std::process::Output {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -114,7 +103,7 @@ fn containers_run_list_log_stop_and_go() {
 fn stdin_and_a_terminal_reach_the_container() {
     let d = Daemon::start();
     image(&d);
-    let out = with_input(
+    let out = output_with_input(
         d.berth_command(&[
             "run",
             "-i",
@@ -137,7 +126,7 @@ fn stdin_and_a_terminal_reach_the_container() {
         "-c",
         "read l; echo \"got $l\"",
     ]);
-    let out = with_input(d.berth_command(&["start", "-a", "-i", "once"]), b"x\n");
+    let out = output_with_input(d.berth_command(&["start", "-a", "-i", "once"]), b"x\n");
     assert_eq!(text(&out.stdout), "got x\n");
     let berth = env!("CARGO_BIN_EXE_berth");
     let inner =
@@ -161,7 +150,7 @@ fn images_save_load_tag_and_events() {
     let d = Daemon::start();
     let since = d.berth_ok(&["version"]); // the daemon answers
     assert!(since.contains("Server: berth"), "{since}");
-    let t0 = chrono_now();
+    let t0 = unix_now();
     image(&d);
     let images = d.berth_ok(&["images"]);
     assert!(
@@ -212,7 +201,7 @@ fn images_save_load_tag_and_events() {
         "--since",
         &t0,
         "--until",
-        &chrono_now(),
+        &unix_now(),
         "--filter",
         "type=image",
         "--format",
@@ -222,13 +211,6 @@ fn images_save_load_tag_and_events() {
         events.contains("import busybox:test\n") && events.contains("untag busybox:v2\n"),
         "{events}"
     );
-}
-
-fn chrono_now() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
 }
 
 #[test]

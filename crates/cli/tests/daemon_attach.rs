@@ -10,15 +10,10 @@ mod common;
 
 use common::daemon::Daemon;
 
-fn image(d: &Daemon) {
-    let tar = d.busybox_tar();
-    d.ok(&["import", tar.to_str().unwrap(), "busybox:test"]);
-}
-
 #[test]
 fn foreground_run_streams_stdout_and_stderr_apart_and_exits_with_the_code() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let out = d.docker(&[
         "run",
         "--rm",
@@ -36,7 +31,7 @@ fn foreground_run_streams_stdout_and_stderr_apart_and_exits_with_the_code() {
 #[test]
 fn run_with_stdin_feeds_the_container_and_closes_it_at_the_end() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let input: Vec<u8> = (0..2000)
         .map(|i| format!("line {i}\n"))
         .collect::<String>()
@@ -67,7 +62,7 @@ fn run_with_stdin_feeds_the_container_and_closes_it_at_the_end() {
 #[test]
 fn run_with_a_tty_gets_a_terminal_of_the_clients_size() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     // script(1) gives the docker CLI a terminal of its own.
     let inner =
         "stty cols 123 rows 45; docker run -t --rm busybox:test sh -c 'stty size; tty; echo $TERM'";
@@ -87,7 +82,7 @@ fn run_with_a_tty_gets_a_terminal_of_the_clients_size() {
 #[test]
 fn docker_attach_and_start_attach_reach_stdin_and_output() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     d.ok(&[
         "run",
         "-d",
@@ -123,7 +118,7 @@ fn docker_attach_and_start_attach_reach_stdin_and_output() {
 #[test]
 fn the_api_replays_logs_on_attach_and_checks_resizes() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let id = d.ok(&["create", "--name", "said", "busybox:test", "echo", "said"]);
     let id = id.trim();
     let (status, _, _) = d.http("POST", &format!("/containers/{id}/resize?h=10&w=10"));
@@ -175,7 +170,7 @@ fn dechunk(mut body: &str) -> String {
 #[test]
 fn logs_follow_until_the_exit_with_tail_and_timestamps() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     d.ok(&[
         "run",
         "-d",

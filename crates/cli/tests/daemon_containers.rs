@@ -10,11 +10,6 @@ use std::io::{BufRead, BufReader, Write};
 
 use common::daemon::Daemon;
 
-fn image(d: &Daemon) {
-    let tar = d.busybox_tar();
-    d.ok(&["import", tar.to_str().unwrap(), "busybox:test"]);
-}
-
 /// Polls `docker logs` until `text` appears (the container reached a point).
 fn wait_for_log(d: &Daemon, name: &str, text: &str) {
     while !d.ok(&["logs", name]).contains(text) {
@@ -22,16 +17,10 @@ fn wait_for_log(d: &Daemon, name: &str, text: &str) {
     }
 }
 
-fn no_mounts_under(d: &Daemon) {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let root = d.dir.path().to_str().unwrap();
-    assert!(!mounts.contains(root), "mounts left under {root}");
-}
-
 #[test]
 fn run_detached_then_logs_stop_wait_and_rm() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let id = d.ok(&[
         "run",
         "-d",
@@ -81,7 +70,7 @@ fn run_detached_then_logs_stop_wait_and_rm() {
     );
     d.ok(&["rm", "web"]);
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    no_mounts_under(&d);
+    assert_eq!(d.mounts_under(), 0, "mounts left");
     assert!(
         !std::path::Path::new("/sys/fs/cgroup/memory/berth")
             .join(id)
@@ -93,7 +82,7 @@ fn run_detached_then_logs_stop_wait_and_rm() {
 #[test]
 fn exit_codes_kill_and_restart() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     d.ok(&[
         "run",
         "-d",
@@ -124,13 +113,13 @@ fn exit_codes_kill_and_restart() {
     let err = d.fails(&["kill", "three"]);
     assert!(err.contains("is not running"), "{err}");
     d.ok(&["rm", "three", "trap"]);
-    no_mounts_under(&d);
+    assert_eq!(d.mounts_under(), 0, "mounts left");
 }
 
 #[test]
 fn bad_requests_get_dockers_errors_and_create_nothing() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     // The CLI answers a 404 by pulling, which berth cannot do yet.
     let err = d.fails(&["run", "-d", "nosuch:image", "true"]);
     assert!(
@@ -179,13 +168,13 @@ fn bad_requests_get_dockers_errors_and_create_nothing() {
     );
     d.ok(&["rm", "-f", "taken"]);
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    no_mounts_under(&d);
+    assert_eq!(d.mounts_under(), 0, "mounts left");
 }
 
 #[test]
 fn containers_outlive_a_daemon_killed_with_sigkill() {
     let mut d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let long = d
         .ok(&[
             "run",
@@ -243,13 +232,13 @@ fn containers_outlive_a_daemon_killed_with_sigkill() {
         "exited 137"
     );
     d.ok(&["rm", "long", "quits"]);
-    no_mounts_under(&d);
+    assert_eq!(d.mounts_under(), 0, "mounts left");
 }
 
 #[test]
 fn sigterm_stops_the_daemon_even_with_a_wait_open() {
     let mut d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     d.ok(&[
         "run",
         "-d",
@@ -288,7 +277,7 @@ fn sigterm_stops_the_daemon_even_with_a_wait_open() {
 #[test]
 fn auto_remove_deletes_the_container_when_it_exits() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let id = d.ok(&["run", "-d", "--rm", "busybox:test", "sh", "-c", "exit 2"]);
     // `docker wait` on a removed container: its exit code, or gone already.
     let _ = d.docker(&["wait", id.trim()]);
@@ -303,13 +292,13 @@ fn auto_remove_deletes_the_container_when_it_exits() {
             .exists(),
         "its files are gone"
     );
-    no_mounts_under(&d);
+    assert_eq!(d.mounts_under(), 0, "mounts left");
 }
 
 #[test]
 fn a_waiter_for_removal_gets_the_exit_code_of_an_auto_removed_container() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let body =
         r#"{"Image":"busybox:test","Cmd":["sh","-c","exit 5"],"HostConfig":{"AutoRemove":true}}"#;
     let (status, _, created) = d.http_json("POST", "/containers/create?name=gone", body);
@@ -327,4 +316,29 @@ fn a_waiter_for_removal_gets_the_exit_code_of_an_auto_removed_container() {
         assert!(body.contains(r#""StatusCode":5"#), "{body}");
     });
     assert!(d.http("GET", "/containers/gone/json").0.contains("404"));
+}
+
+#[test]
+fn a_failed_start_of_an_auto_removed_container_ends_run_and_leaves_nothing() {
+    let d = Daemon::start();
+    d.import_busybox();
+    // The CLI waits for the removal before the start: the failure must
+    // remove the container, or `run --rm` never returns.
+    let out = d.docker(&["run", "--rm", "busybox:test", "/nonexistent"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    assert_eq!(d.mounts_under(), 0);
+    // Without --rm it stays, its exit code saying the start failed.
+    let out = d.docker(&["run", "--name", "broken", "busybox:test", "/nonexistent"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "broken"]),
+        "128\n"
+    );
+    d.ok(&["rm", "broken"]);
 }

@@ -9,24 +9,15 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use common::daemon::Daemon;
-
-/// Now as Unix seconds with nanoseconds, the form `docker events` takes.
-fn now() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
-}
+use common::daemon::{unix_now, Daemon};
 
 const FORMAT: &str = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}";
 
 #[test]
 fn docker_events_replays_container_and_image_events_in_order() {
     let d = Daemon::start();
-    let since = now();
-    let tar = d.busybox_tar();
-    d.ok(&["import", tar.to_str().unwrap(), "busybox:test"]);
+    let since = unix_now();
+    d.import_busybox();
     d.ok(&[
         "run",
         "--rm",
@@ -39,7 +30,7 @@ fn docker_events_replays_container_and_image_events_in_order() {
     ]);
     d.ok(&["tag", "busybox:test", "busybox:v2"]);
     d.ok(&["rmi", "busybox:v2"]);
-    let until = now();
+    let until = unix_now();
     let all = d.ok(&[
         "events", "--since", &since, "--until", &until, "--format", FORMAT,
     ]);
@@ -103,10 +94,9 @@ fn docker_events_replays_container_and_image_events_in_order() {
 #[test]
 fn a_live_stream_delivers_new_events_and_bad_parameters_are_refused() {
     let d = Daemon::start();
-    let tar = d.busybox_tar();
-    d.ok(&["import", tar.to_str().unwrap(), "busybox:test"]);
+    d.import_busybox();
     // `since` makes the stream independent of when it connects.
-    let since = now();
+    let since = unix_now();
     let mut watcher = d
         .command(
             "docker",

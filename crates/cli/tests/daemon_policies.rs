@@ -8,11 +8,6 @@ mod common;
 
 use common::daemon::Daemon;
 
-fn image(d: &Daemon) {
-    let tar = d.busybox_tar();
-    d.ok(&["import", tar.to_str().unwrap(), "busybox:test"]);
-}
-
 fn inspect(d: &Daemon, format: &str, name: &str) -> String {
     d.ok(&["inspect", "-f", format, name]).trim().to_owned()
 }
@@ -27,7 +22,7 @@ fn wait_inspect(d: &Daemon, format: &str, name: &str, want: &str) {
 #[test]
 fn on_failure_restarts_up_to_its_maximum() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     d.ok(&[
         "run",
         "-d",
@@ -72,7 +67,7 @@ fn on_failure_restarts_up_to_its_maximum() {
 #[test]
 fn always_restarts_until_stopped_and_again_when_the_daemon_starts() {
     let mut d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     for (name, policy) in [("keeper", "always"), ("quiet", "unless-stopped")] {
         d.ok(&[
             "run",
@@ -119,7 +114,7 @@ fn always_restarts_until_stopped_and_again_when_the_daemon_starts() {
 #[test]
 fn bad_policies_are_refused_before_anything_is_created() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let err = d.fails(&[
         "run",
         "-d",
@@ -157,7 +152,7 @@ fn bad_policies_are_refused_before_anything_is_created() {
 #[test]
 fn binds_and_tmpfs_mount_where_asked() {
     let d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let host = d.dir.path().join("shared");
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("in"), "from host\n").unwrap();

@@ -12,17 +12,6 @@ use std::sync::Arc;
 
 use common::daemon::Daemon;
 
-fn image(d: &Daemon) {
-    let tar = d.busybox_tar();
-    d.ok(&["import", tar.to_str().unwrap(), "busybox:test"]);
-}
-
-fn mounts_under(d: &Daemon) -> usize {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let root = d.dir.path().to_str().unwrap().to_owned();
-    mounts.lines().filter(|l| l.contains(&root)).count()
-}
-
 /// Cgroup directories of container `id` under any v1 controller.
 fn cgroups_of(id: &str) -> Vec<std::path::PathBuf> {
     std::fs::read_dir("/sys/fs/cgroup")
@@ -49,7 +38,7 @@ fn shims_of(id: &str) -> usize {
 #[test]
 fn fifty_containers_started_at_once_all_run_and_leave_nothing() {
     let d = Arc::new(Daemon::start());
-    image(&d);
+    d.import_busybox();
     let started: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..50)
             .map(|i| {
@@ -81,7 +70,7 @@ fn fifty_containers_started_at_once_all_run_and_leave_nothing() {
     for id in &started {
         assert!(!cgroups_of(id).is_empty(), "{id} has its cgroup");
     }
-    assert_eq!(mounts_under(&d), 50, "one root filesystem each");
+    assert_eq!(d.mounts_under(), 50, "one root filesystem each");
     std::thread::scope(|s| {
         for id in &started {
             let d = d.clone();
@@ -89,7 +78,7 @@ fn fifty_containers_started_at_once_all_run_and_leave_nothing() {
         }
     });
     assert_eq!(d.ok(&["ps", "-aq"]), "");
-    assert_eq!(mounts_under(&d), 0, "no mount left");
+    assert_eq!(d.mounts_under(), 0, "no mount left");
     for id in &started {
         assert!(cgroups_of(id).is_empty(), "cgroup of {id} left");
         assert_eq!(shims_of(id), 0, "shim of {id} left");
@@ -101,7 +90,7 @@ fn fifty_containers_started_at_once_all_run_and_leave_nothing() {
 #[test]
 fn a_daemon_killed_during_creates_and_removals_restarts_consistent() {
     let mut d = Daemon::start();
-    image(&d);
+    d.import_busybox();
     let done = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let socket = d.socket();
@@ -184,6 +173,6 @@ fn a_daemon_killed_during_creates_and_removals_restarts_consistent() {
     }
     // No stale hold: the image can go once its containers are gone.
     d.ok(&["rmi", "busybox:test"]);
-    assert_eq!(mounts_under(&d), 0);
+    assert_eq!(d.mounts_under(), 0);
     assert_eq!(std::fs::read_dir(&containers).unwrap().count(), 0);
 }

@@ -96,13 +96,16 @@ pub fn window_size(fd: BorrowedFd<'_>) -> Result<(u16, u16)> {
     sys::window_size(fd)
 }
 
-/// Our stdin in raw mode while alive, when it is a terminal.
-struct RawStdin {
+/// Our stdin in raw mode while alive, when it is a terminal (keys, Ctrl-C
+/// included, go to the container's terminal); restored on drop.
+#[derive(Debug)]
+pub struct RawStdin {
     saved: Option<Termios>,
 }
 
 impl RawStdin {
-    fn enter() -> Self {
+    /// Raw mode on stdin; nothing when stdin is not a terminal.
+    pub fn enter() -> Self {
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd()).ok();
         if let Some(original) = &saved {

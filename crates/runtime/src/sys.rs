@@ -42,21 +42,8 @@ pub fn copy_window_size(
     from: std::os::fd::BorrowedFd<'_>,
     to: std::os::fd::BorrowedFd<'_>,
 ) -> Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: `from` is a live descriptor and `size` a properly sized,
-    // writable winsize the kernel fills in.
-    unsafe { tiocgwinsz(from.as_raw_fd(), &mut size) }
-        .map_err(|e| RuntimeError::sys("read terminal size", e))?;
-    // SAFETY: `to` is a live descriptor and `size` a valid winsize read above.
-    unsafe { tiocswinsz(to.as_raw_fd(), &size) }
-        .map_err(|e| RuntimeError::sys("set terminal size", e))?;
-    Ok(())
+    let (rows, cols) = window_size(from)?;
+    set_window_size(to, rows, cols)
 }
 
 /// Sets the window size of terminal `fd` (TIOCSWINSZ).

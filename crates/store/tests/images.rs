@@ -558,3 +558,66 @@ fn gc_running_beside_a_loader_never_takes_what_the_load_records() {
         assert!(s.layers().contains(&s.chain(&id).unwrap()[0]));
     }
 }
+
+/// A save's output that looks at the store while the archive streams.
+struct Peek<'a> {
+    store: &'a Store,
+    holders: Option<Vec<String>>,
+    fail: bool,
+}
+
+impl std::io::Write for Peek<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.holders.is_none() {
+            // The store answers mid-save: its lock is not held.
+            self.holders = Some(self.store.holders().unwrap());
+        }
+        if self.fail {
+            return Err(std::io::Error::other("reader gone"));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_save_holds_its_images_without_the_lock_and_lets_go_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    import(&s, &[("a", "1")], Some("app:1"), &[]);
+    for fail in [false, true] {
+        let mut out = Peek {
+            store: &s,
+            holders: None,
+            fail,
+        };
+        let result = s.save(&["app:1"], Format::Docker, &mut out);
+        assert_eq!(result.is_err(), fail);
+        let during = out.holders.unwrap();
+        assert!(
+            during.len() == 1 && during[0].starts_with("transient:save:"),
+            "{during:?}"
+        );
+        assert!(
+            s.holders().unwrap().is_empty(),
+            "released, even after a failure"
+        );
+    }
+    // A hold left by a process killed mid-save goes at the next opening.
+    drop(s);
+    let db = rusqlite::Connection::open(dir.path().join("store/berth.db")).unwrap();
+    let id: String = db
+        .query_row("SELECT id FROM images LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    db.execute(
+        "INSERT INTO holds (holder, kind, target) VALUES ('transient:save:7', 'image', ?1)",
+        [&id],
+    )
+    .unwrap();
+    drop(db);
+    let s = store(dir.path());
+    assert!(s.holders().unwrap().is_empty());
+    s.remove("app:1", false).unwrap();
+}

@@ -4,6 +4,7 @@
 //! made by hand, `wait`, whose headers must be in before the start.
 
 use std::future::Future;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -99,8 +100,6 @@ async fn start_daemon(socket: &Path) -> Result<()> {
     }
     Ok(())
 }
-
-use std::os::unix::process::CommandExt as _;
 
 /// Sends `POST /containers/{id}/wait` and returns once the daemon has
 /// answered the headers (the wait is registered); the future gives the

@@ -228,20 +228,7 @@ pub fn human_size(bytes: i64) -> String {
 /// Docker's "2 hours ago" phrases.
 pub fn ago(unix: i64) -> String {
     let secs = chrono::Utc::now().timestamp() - unix;
-    let text = match secs {
-        s if s < 1 => "Less than a second".to_owned(),
-        1 => "1 second".to_owned(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s < 120 => "About a minute".to_owned(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        s if s < 7200 => "About an hour".to_owned(),
-        s if s < 172_800 => format!("{} hours", s / 3600),
-        s if s < 1_209_600 => format!("{} days", s / 86400),
-        s if s < 5_259_600 => format!("{} weeks", s / 604_800),
-        s if s < 63_115_200 => format!("{} months", s / 2_629_800),
-        s => format!("{} years", s / 31_557_600),
-    };
-    format!("{text} ago")
+    format!("{} ago", berth_api_types::human_duration(secs))
 }
 
 #[cfg(test)]

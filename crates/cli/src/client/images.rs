@@ -144,15 +144,19 @@ pub async fn rmi(d: &Docker, a: &RmiArgs) -> Result<i32> {
     Ok(i32::from(failed))
 }
 
+/// `REPOSITORY[:TAG]` apart: a colon after the last slash separates the
+/// tag (a registry's port comes before a slash).
+fn split_tag(reference: &str) -> (String, Option<String>) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo.to_owned(), Some(tag.to_owned())),
+        _ => (reference.to_owned(), None),
+    }
+}
+
 pub async fn tag(d: &Docker, source: &str, target: &str) -> Result<i32> {
-    // A colon after the last slash separates the tag (a registry port
-    // comes before a slash).
-    let (repo, tag) = match target.rsplit_once(':') {
-        Some((r, t)) if !t.contains('/') => (r, Some(t.to_owned())),
-        _ => (target, None),
-    };
+    let (repo, tag) = split_tag(target);
     let opts = TagImageOptions {
-        repo: Some(repo.to_owned()),
+        repo: Some(repo),
         tag,
     };
     d.tag_image(source, Some(opts)).await?;
@@ -253,10 +257,7 @@ pub struct ImportArgs {
 }
 
 pub async fn import(d: &Docker, a: &ImportArgs) -> Result<i32> {
-    let (repo, tag) = match a.reference.as_deref().map(|r| match r.rsplit_once(':') {
-        Some((repo, t)) if !t.contains('/') => (repo.to_owned(), Some(t.to_owned())),
-        _ => (r.to_owned(), None),
-    }) {
+    let (repo, tag) = match a.reference.as_deref().map(split_tag) {
         Some((r, t)) => (Some(r), t),
         None => (None, None),
     };
@@ -276,4 +277,25 @@ pub async fn import(d: &Docker, a: &ImportArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_split_after_the_last_slash() {
+        assert_eq!(
+            split_tag("busybox:v2"),
+            ("busybox".into(), Some("v2".into()))
+        );
+        assert_eq!(
+            split_tag("localhost:5000/app"),
+            ("localhost:5000/app".into(), None)
+        );
+        assert_eq!(
+            split_tag("localhost:5000/app:1"),
+            ("localhost:5000/app".into(), Some("1".into()))
+        );
+    }
 }

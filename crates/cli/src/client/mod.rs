@@ -10,7 +10,6 @@ mod format;
 mod images;
 mod run;
 mod system;
-mod terminal;
 
 use std::ffi::OsString;
 

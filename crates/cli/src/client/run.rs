@@ -223,7 +223,7 @@ impl Session<'_> {
         if start {
             self.d.start_container(self.id, None).await?;
         }
-        let _raw = (self.tty && self.stdin).then(super::terminal::RawMode::enter);
+        let _raw = (self.tty && self.stdin).then(berth_runtime::console::RawStdin::enter);
         let watchers = self.watch_signals();
         let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
         let feeder = self

@@ -94,15 +94,20 @@ impl Daemon {
 
     /// Runs docker with `input` on its stdin; returns its output.
     pub fn docker_with_input(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .command("docker", args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        child.wait_with_output().unwrap()
+        output_with_input(self.command("docker", args), input)
+    }
+
+    /// `docker import` of the busybox root filesystem as `busybox:test`.
+    pub fn import_busybox(&self) {
+        let tar = self.busybox_tar();
+        self.ok(&["import", tar.to_str().unwrap(), "busybox:test"]);
+    }
+
+    /// How many mounts lie under the test's directory.
+    pub fn mounts_under(&self) -> usize {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = self.dir.path().to_str().unwrap().to_owned();
+        mounts.lines().filter(|l| l.contains(&root)).count()
     }
 
     /// Runs docker, which must succeed; returns its stdout.
@@ -242,4 +247,24 @@ pub fn http_at(
         headers.to_ascii_lowercase(),
         body.to_owned(),
     ))
+}
+
+/// Runs `cmd` with `input` on its stdin; returns its output.
+pub fn output_with_input(mut cmd: Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Now as Unix seconds with nanoseconds, the form `--since`/`--until` take.
+pub fn unix_now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
 }

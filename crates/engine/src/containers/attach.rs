@@ -34,8 +34,6 @@ pub(super) struct Waiting {
 /// runs) or when the container next starts.
 #[derive(Debug)]
 pub struct Attachment {
-    /// The container has a terminal: the stream is raw, not multiplexed.
-    pub tty: bool,
     source: Source,
 }
 
@@ -61,7 +59,6 @@ impl ContainerService {
     /// Attaches to a container's stdio (see [`Attachment`]).
     pub fn attach(&self, name: &str, opts: AttachOptions) -> Result<Attachment> {
         let rec = self.find(name)?;
-        let tty = rec.request.tty;
         let opts = AttachOptions {
             // Stdin reaches a container only if it keeps stdin open.
             stdin: opts.stdin && rec.request.open_stdin,
@@ -74,7 +71,6 @@ impl ContainerService {
         if self.find(&rec.id)?.state.status == Status::Running {
             if let Ok(stream) = self.shim_attach(&rec.id, opts) {
                 return Ok(Attachment {
-                    tty,
                     source: Source::Ready(stream),
                 });
             }
@@ -86,7 +82,6 @@ impl ContainerService {
             .or_default()
             .push(Waiting { opts, tx });
         Ok(Attachment {
-            tty,
             source: Source::Pending(rx),
         })
     }

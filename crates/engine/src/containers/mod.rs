@@ -263,6 +263,7 @@ impl ContainerService {
             Ok(s) => s,
             Err(e) => {
                 let _ = berth_store::overlay::unmount(&rootfs);
+                self.start_failed(&rec.id);
                 return Err(e);
             }
         };
@@ -273,6 +274,29 @@ impl ContainerService {
         let id = rec.id.clone();
         std::thread::spawn(move || svc.watch_child(child, &id));
         Ok(())
+    }
+
+    /// A start that failed: the exit code says so (128, as dockerd), and a
+    /// container created with AutoRemove goes, as under Docker — `docker
+    /// run --rm` waits for that removal and would wait forever.
+    fn start_failed(&self, id: &str) {
+        let auto_remove = {
+            let conn = self.conn();
+            let Ok(mut rec) = records::find(&conn, id) else {
+                return;
+            };
+            rec.state.exit_code = 128;
+            if let Err(e) = records::update(&conn, &rec) {
+                tracing::error!(id, error = %e, "recording a failed start");
+            }
+            rec.request.host_config.auto_remove
+        };
+        self.notify();
+        if auto_remove {
+            if let Err(e) = self.remove(id, true) {
+                tracing::error!(id, error = %e, "removing after a failed start");
+            }
+        }
     }
 
     /// Connects the clients waiting to attach, starts the created
@@ -676,12 +700,6 @@ impl ContainerService {
             Ok(now) => now.state.exit_code,
             Err(_) => self.removed_exit(&t.id).unwrap_or(t.last_code),
         }
-    }
-
-    /// Waits at once (see [`Self::prepare_wait`]).
-    pub fn wait(&self, name: &str, condition: &str) -> Result<i32> {
-        let t = self.prepare_wait(name, condition)?;
-        Ok(self.wait_for(&t))
     }
 
     /// The exit code a removed container last recorded.

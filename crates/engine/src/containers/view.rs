@@ -1,7 +1,7 @@
 //! How containers look in `GET /containers/json` and
 //! `GET /containers/{id}/json`.
 
-use berth_api_types::Filters;
+use berth_api_types::{human_duration, Filters};
 use serde_json::{json, Value};
 
 use super::model::{Record, Status};
@@ -12,34 +12,20 @@ fn unix(rfc3339: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339).map_or(0, |t| t.timestamp())
 }
 
-/// Docker's human durations: "3 seconds", "About a minute", "2 hours".
-fn human(secs: i64) -> String {
-    match secs {
-        s if s < 1 => "Less than a second".to_owned(),
-        1 => "1 second".to_owned(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s < 120 => "About a minute".to_owned(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        s if s < 7200 => "About an hour".to_owned(),
-        s if s < 172_800 => format!("{} hours", s / 3600),
-        s => format!("{} days", s / 86400),
-    }
-}
-
 fn status_text(r: &Record) -> String {
     let now = chrono::Utc::now().timestamp();
     match r.state.status {
         Status::Created => "Created".to_owned(),
-        Status::Running => format!("Up {}", human(now - unix(&r.state.started_at))),
+        Status::Running => format!("Up {}", human_duration(now - unix(&r.state.started_at))),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
             r.state.exit_code,
-            human(now - unix(&r.state.finished_at))
+            human_duration(now - unix(&r.state.finished_at))
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
-            human(now - unix(&r.state.finished_at))
+            human_duration(now - unix(&r.state.finished_at))
         ),
     }
 }
@@ -224,19 +210,5 @@ impl ContainerService {
             },
             "NetworkSettings": { "Networks": {} },
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_dockers() {
-        assert_eq!(human(0), "Less than a second");
-        assert_eq!(human(5), "5 seconds");
-        assert_eq!(human(90), "About a minute");
-        assert_eq!(human(600), "10 minutes");
-        assert_eq!(human(10_000), "2 hours");
     }
 }

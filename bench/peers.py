@@ -1,0 +1,30 @@
+"""Peers the benchmarks start for themselves (imported by bench/*.py)."""
+
+import os
+import subprocess
+import time
+
+
+class Docker:
+    """A private dockerd (docker.io) on temporary roots."""
+
+    def __init__(self, tmp):
+        self.root = os.path.join(tmp, "docker")
+        self.sock = os.path.join(tmp, "docker.sock")
+        self.proc = subprocess.Popen(
+            ["dockerd", "--data-root", self.root + "/data", "--exec-root", self.root + "/exec",
+             "-H", "unix://" + self.sock, "--pidfile", self.root + "/pid", "--bridge", "none",
+             "--iptables=false", "--storage-driver", "overlay2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            if subprocess.run(self.cli("info"), capture_output=True).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise SystemExit("dockerd did not start")
+
+    def cli(self, *args):
+        return ["docker", "-H", "unix://" + self.sock, *args]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
