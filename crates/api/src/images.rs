@@ -46,8 +46,10 @@ async fn not_yet() -> ApiError {
 }
 
 async fn list(State(b): State<Backends>, RawQuery(q): RawQuery) -> Result<Response> {
-    let filters = Query::parse(q.as_deref()).filters()?;
-    Ok(Json(blocking(move || b.images.list(&filters)).await?).into_response())
+    let query = Query::parse(q.as_deref());
+    let filters = query.filters()?;
+    let all = query.flag("all")?;
+    Ok(Json(blocking(move || b.images.list(all, &filters)).await?).into_response())
 }
 
 /// `docker.io/library/busybox:latest/json` → (the name, `json`).

@@ -5,6 +5,7 @@
 //! place ([`error`]).
 
 mod attach;
+mod build;
 mod containers;
 mod error;
 mod events;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use berth_engine::containers::ContainerBackend;
-use berth_engine::{ImageBackend, SystemBackend};
+use berth_engine::{BuildBackend, ImageBackend, SystemBackend};
 
 pub use error::ApiError;
 
@@ -28,6 +29,7 @@ pub struct Backends {
     pub containers: Arc<dyn ContainerBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub system: Arc<dyn SystemBackend>,
+    pub build: Arc<dyn BuildBackend>,
     pub events: Arc<berth_engine::Events>,
 }
 
@@ -45,6 +47,7 @@ pub fn app(backends: Backends) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(attach::routes())
+        .merge(build::routes())
         .merge(events::routes())
         .fallback(error::not_found)
         .with_state(backends);

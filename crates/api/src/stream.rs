@@ -19,7 +19,7 @@ pub fn body_reader(body: Body) -> impl io::Read + Send + 'static {
 /// the stream early; callers check what can fail before streaming.
 pub fn writer_body<F>(produce: F) -> Body
 where
-    F: FnOnce(&mut dyn io::Write) -> Result<(), String> + Send + 'static,
+    F: FnOnce(&mut (dyn io::Write + Send)) -> Result<(), String> + Send + 'static,
 {
     let (reader, writer) = tokio::io::duplex(256 << 10);
     let mut sync = SyncIoBridge::new(writer);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use berth_api::Backends;
-use berth_engine::{ContainerService, Events, ImageService, SystemService};
+use berth_engine::{BuildService, ContainerService, Events, ImageService, SystemService};
 use berth_store::{Store, StoreOptions};
 use clap::Parser;
 
@@ -106,8 +106,16 @@ pub fn run(config: Config) -> Result<()> {
         events.clone(),
     )
     .with_context(|| "opening the container records")?;
+    let build = BuildService::new(
+        store.clone(),
+        containers.clone(),
+        &config.data_root,
+        events.clone(),
+    )
+    .with_context(|| "opening the build cache")?;
     let backends = Backends {
         containers: Arc::new(containers),
+        build: Arc::new(build),
         images: Arc::new(ImageService::new(store.clone(), events.clone())),
         events,
         system: Arc::new(SystemService::new(store, config.data_root.clone())),

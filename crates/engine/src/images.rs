@@ -30,7 +30,8 @@ pub struct ImportRequest {
 
 /// The image operations the API serves.
 pub trait ImageBackend: Send + Sync {
-    fn list(&self, filters: &Filters) -> Result<Vec<ImageSummary>>;
+    /// `all`: intermediate images too (`docker images -a`).
+    fn list(&self, all: bool, filters: &Filters) -> Result<Vec<ImageSummary>>;
     fn inspect(&self, name: &str) -> Result<ImageInspect>;
     fn history(&self, name: &str) -> Result<Vec<HistoryItem>>;
     fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()>;
@@ -106,6 +107,7 @@ fn list_filters(f: &Filters) -> Result<ListFilters> {
         reference: f.get("reference").to_vec(),
         before: one("before")?,
         since: one("since")?,
+        all: false,
     })
 }
 
@@ -117,13 +119,19 @@ fn delete_item(r: Removal) -> DeleteItem {
 }
 
 impl ImageBackend for ImageService {
-    fn list(&self, filters: &Filters) -> Result<Vec<ImageSummary>> {
-        let images = self.store.list(&list_filters(filters)?)?;
+    fn list(&self, all: bool, filters: &Filters) -> Result<Vec<ImageSummary>> {
+        let mut f = list_filters(filters)?;
+        f.all = all;
+        let images = self.store.list(&f)?;
         Ok(images
             .into_iter()
             .map(|i| ImageSummary {
                 id: i.id.to_string(),
-                parent_id: String::new(),
+                parent_id: i
+                    .parent
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 repo_tags: i.tags.iter().map(|t| familiar(t)).collect(),
                 repo_digests: Vec::new(),
                 created: unix_seconds(i.created.as_deref()),
@@ -165,7 +173,12 @@ impl ImageBackend for ImageService {
             id: d.summary.id.to_string(),
             repo_tags: d.summary.tags.iter().map(|t| familiar(t)).collect(),
             repo_digests: Vec::new(),
-            parent: String::new(),
+            parent: d
+                .summary
+                .parent
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             comment: cfg
                 .history
                 .last()

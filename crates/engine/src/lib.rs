@@ -2,12 +2,14 @@
 //! calls through narrow traits, and the one error type whose kind decides
 //! the HTTP status (see DESIGN.md, "Crates").
 
+pub mod build;
 pub mod containers;
 pub mod error;
 pub mod events;
 pub mod images;
 pub mod system;
 
+pub use build::{BuildBackend, BuildService};
 pub use containers::ContainerService;
 pub use error::{EngineError, ErrorKind, Result};
 pub use events::Events;

@@ -58,7 +58,15 @@ impl BlobStore {
                 .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_INGEST);
             if anonymous || stale {
                 let path = entry.path();
-                fs::remove_file(&path).map_err(|e| StoreError::io("removing", path, e))?;
+                let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    // A view or export mount point a crash left (mounted,
+                    // perhaps): unmounted first, so nothing below is touched.
+                    let _ = crate::overlay::unmount(&path);
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                removed.map_err(|e| StoreError::io("removing", path, e))?;
             }
         }
         Ok(())
@@ -307,6 +315,11 @@ impl<W: Write> HashingWriter<W> {
     /// The digest and byte count of everything written.
     pub fn finish(self) -> (Digest, u64) {
         (self.hasher.finish(), self.written)
+    }
+
+    /// The digest, the byte count and the inner writer (to finish it).
+    pub fn into_parts(self) -> (Digest, u64, W) {
+        (self.hasher.finish(), self.written, self.inner)
     }
 }
 

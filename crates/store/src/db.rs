@@ -49,6 +49,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (holder, kind, target)
     );
     CREATE INDEX holds_target ON holds(kind, target);",
+    // 2: the image an image was made from (`docker commit`, build steps):
+    // Docker's `Parent`; intermediate build images are listed only with -a.
+    "ALTER TABLE images ADD COLUMN parent TEXT;
+    CREATE INDEX images_parent ON images(parent);",
 ];
 
 /// The schema version this build writes.
@@ -92,6 +96,55 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             .map_err(StoreError::db(format!("committing migration {}", i + 1)))?;
     }
     Ok(())
+}
+
+/// Opens the database for another component (a service with tables of
+/// its own: containers, the build cache) and applies that component's
+/// migrations, counted in a `migrations(component, version)` table. WAL
+/// with `synchronous=NORMAL`: a commit survives a crash of any process and
+/// the database is never inconsistent; only a power loss may roll back the
+/// last commits. Errors carry the step that failed.
+pub fn open_component(
+    path: &Path,
+    component: &str,
+    migrations: &[&str],
+) -> std::result::Result<Connection, (&'static str, rusqlite::Error)> {
+    let mut conn = Connection::open(path).map_err(|e| ("opening", e))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| ("enabling WAL", e))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| ("setting synchronous", e))?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(|e| ("enabling foreign keys", e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| ("setting the busy timeout", e))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    )
+    .map_err(|e| ("creating the migrations table", e))?;
+    let done: usize = conn
+        .query_row(
+            "SELECT version FROM migrations WHERE component = ?1",
+            [component],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| ("reading the schema version", e))?
+        .unwrap_or(0);
+    for (i, sql) in migrations.iter().enumerate().skip(done) {
+        let tx = conn
+            .transaction()
+            .map_err(|e| ("starting a migration", e))?;
+        tx.execute_batch(sql).map_err(|e| ("migrating", e))?;
+        tx.execute(
+            "INSERT INTO migrations (component, version) VALUES (?1, ?2)
+             ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+            rusqlite::params![component, i + 1],
+        )
+        .map_err(|e| ("recording the schema version", e))?;
+        tx.commit().map_err(|e| ("committing a migration", e))?;
+    }
+    Ok(conn)
 }
 
 /// A layer row.

@@ -20,8 +20,9 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use crate::error::{Result, StoreError};
 use crate::unpack::{OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 
-/// Writes the tar of `upper` to `out`.
-pub fn write_diff(upper: &Path, out: impl Write) -> Result<()> {
+/// Writes the tar of `upper` to `out`; returns the bytes of file content
+/// it holds (the layer's size, as Docker counts it).
+pub fn write_diff(upper: &Path, out: impl Write) -> Result<u64> {
     let root = rfs::open(
         upper,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -32,12 +33,13 @@ pub fn write_diff(upper: &Path, out: impl Write) -> Result<()> {
         tar: tar::Builder::new(out),
         links: HashMap::new(),
         upper,
+        content: 0,
     };
     w.walk(&root, "")?;
     w.tar
         .into_inner()
         .map_err(|e| StoreError::io("finishing diff of", upper, e))?;
-    Ok(())
+    Ok(w.content)
 }
 
 struct DiffWriter<'a, W: Write> {
@@ -45,6 +47,8 @@ struct DiffWriter<'a, W: Write> {
     /// (dev, inode) → first path, for hardlinks.
     links: HashMap<(u64, u64), String>,
     upper: &'a Path,
+    /// Bytes of regular-file content written.
+    content: u64,
 }
 
 impl<W: Write> DiffWriter<'_, W> {
@@ -183,7 +187,9 @@ impl<W: Write> DiffWriter<'_, W> {
         .map_err(|e| self.err(path, e))?;
         let xattrs = xattrs(&fd).map_err(|e| self.err(path, e))?;
         h.set_entry_type(tar::EntryType::Regular);
-        h.set_size(u64::try_from(st.st_size).unwrap_or(0));
+        let size = u64::try_from(st.st_size).unwrap_or(0);
+        h.set_size(size);
+        self.content += size;
         self.append(&mut h, path, &xattrs, std::fs::File::from(fd))
     }
 

@@ -43,13 +43,13 @@ impl Store {
         let chain = self.chain(&id)?;
         let view = self.view_dir()?;
         if chain.is_empty() {
-            return write_diff(view.path(), out);
+            return write_diff(view.path(), out).map(drop);
         }
         self.layers.mount(&chain, None, view.path())?;
         let _mounted = Mounted(view.path());
         // A read-only merged view holds no whiteouts and hides overlay's
         // xattrs, so the diff writer produces a plain tarball of it.
-        write_diff(view.path(), out)
+        write_diff(view.path(), out).map(drop)
     }
 }
 
@@ -62,6 +62,6 @@ impl Store {
         let view = self.view_dir()?;
         self.layers.mount_view(&chain, upper, view.path())?;
         let _mounted = Mounted(view.path());
-        write_diff(view.path(), out)
+        write_diff(view.path(), out).map(drop)
     }
 }

@@ -106,6 +106,12 @@ impl Root {
         Ok(out)
     }
 
+    /// `rel` (resolved in the root, a final symlink followed inside it)
+    /// opened for reading: a file's content or a directory's entries.
+    pub fn open_read(&self, rel: &str) -> io::Result<OwnedFd> {
+        self.resolve(rel, OFlags::RDONLY)
+    }
+
     /// The directory `rel` opened for reading (for fsetxattr, fchown…).
     pub fn dir_readable(&self, rel: &str) -> io::Result<OwnedFd> {
         self.resolve(rel, OFlags::RDONLY | OFlags::DIRECTORY)

@@ -50,6 +50,9 @@ impl LayerStore {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TMP_PREFIX) {
+                // A scratch layer a crash left mounted: its mount goes
+                // first, or the removal would walk into its lowers' view.
+                let _ = crate::overlay::unmount(&entry.path().join("merged"));
                 remove_tree(&entry.path())?;
             } else if name != "l" {
                 self.ensure_link(&name)?;
@@ -109,10 +112,7 @@ impl LayerStore {
         if self.contains(chain) {
             return Ok(None);
         }
-        let tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .tempdir_in(&self.dir)
-            .map_err(|e| StoreError::io("creating a temp dir in", &self.dir, e))?;
+        let tmp = self.temp_dir()?;
         let diff = tmp.path().join("diff");
         fs::create_dir(&diff).map_err(|e| StoreError::io("creating", &diff, e))?;
         let name = format!("{diff_id}");
@@ -133,8 +133,16 @@ impl LayerStore {
         Ok(Some(unpacked))
     }
 
+    /// A temp layer directory (removed at start-up if a crash leaves it).
+    pub(crate) fn temp_dir(&self) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempdir_in(&self.dir)
+            .map_err(|e| StoreError::io("creating a temp dir in", &self.dir, e))
+    }
+
     /// Moves a finished temp layer under its ChainID and links it.
-    fn install(&self, tmp: tempfile::TempDir, chain: &Digest) -> Result<()> {
+    pub(crate) fn install(&self, tmp: tempfile::TempDir, chain: &Digest) -> Result<()> {
         let hex = chain.hex();
         let link_file = tmp.path().join("link");
         fs::write(&link_file, Self::link_name(hex))

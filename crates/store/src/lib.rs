@@ -3,6 +3,7 @@
 //! on disk").
 
 pub mod blobs;
+pub mod commit;
 pub mod db;
 pub mod diff;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod unpack;
 pub mod verify;
 
 pub use blobs::BlobStore;
+pub use commit::{Commit, Committed, Scratch, View};
 pub use error::{Result, StoreError};
 pub use load::Loaded;
 pub use store::{Store, StoreOptions};

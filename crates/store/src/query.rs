@@ -25,6 +25,8 @@ pub struct ImageSummary {
     pub labels: BTreeMap<String, String>,
     /// Containers and other holders using it.
     pub holders: u64,
+    /// The image it was made from (a commit or a build step).
+    pub parent: Option<Digest>,
 }
 
 /// Docker's image list filters.
@@ -41,6 +43,9 @@ pub struct ListFilters {
     pub before: Option<String>,
     /// `since=image`: created after that image.
     pub since: Option<String>,
+    /// Intermediate images too (`docker images -a`): untagged images that
+    /// other images were made from, such as build steps.
+    pub all: bool,
 }
 
 /// What `docker image inspect` shows.
@@ -76,6 +81,25 @@ impl Store {
             .map_err(StoreError::db("reading an image's size"))
     }
 
+    /// One image's summary.
+    pub fn summary_of(&self, id: &Digest) -> Result<ImageSummary> {
+        let conn = self.conn();
+        self.summary(&conn, id)
+    }
+
+    /// The bytes an image adds to its parent (its own layer, if any).
+    pub fn top_layer_size(&self, id: &Digest) -> Result<u64> {
+        let s = self.summary_of(id)?;
+        let own = self.layer_sizes_of(id)?;
+        let parent = match &s.parent {
+            Some(p) => self.chain(p).map_or(0, |c| c.len()),
+            None => 0,
+        };
+        Ok(own
+            .get(parent..)
+            .map_or(0, |l| l.iter().map(|(_, s)| s).sum()))
+    }
+
     /// Images matching the filters, newest first.
     pub fn list(&self, filters: &ListFilters) -> Result<Vec<ImageSummary>> {
         let conn = self.conn();
@@ -89,10 +113,20 @@ impl Store {
             .as_deref()
             .map(|n| created_of(&conn, n))
             .transpose()?;
+        let parents: std::collections::HashSet<String> = db::strings(
+            &conn,
+            "SELECT DISTINCT parent FROM images WHERE parent IS NOT NULL",
+            [],
+            "listing parent images",
+        )?
+        .into_iter()
+        .collect();
         let mut out = Vec::new();
         for id in all_ids(&conn)? {
             let s = self.summary(&conn, &id)?;
-            let keep = filters.dangling.is_none_or(|d| d == s.tags.is_empty())
+            let intermediate = s.tags.is_empty() && parents.contains(&id.to_string());
+            let keep = (filters.all || !intermediate)
+                && filters.dangling.is_none_or(|d| d == s.tags.is_empty())
                 && before
                     .as_ref()
                     .is_none_or(|b| s.created.as_deref().unwrap_or("") < b.as_str())
@@ -132,11 +166,11 @@ impl Store {
 
     pub(crate) fn summary(&self, conn: &Connection, id: &Digest) -> Result<ImageSummary> {
         let key = id.to_string();
-        let (created, size): (Option<String>, u64) = conn
+        let (created, size, parent): (Option<String>, u64, Option<String>) = conn
             .query_row(
-                "SELECT created, size FROM images WHERE id = ?1",
+                "SELECT created, size, parent FROM images WHERE id = ?1",
                 [&key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(StoreError::db(format!("reading image {id}")))?;
         let holders: u64 = conn
@@ -155,6 +189,7 @@ impl Store {
             size,
             labels,
             holders,
+            parent: parent.map(|p| p.parse()).transpose()?,
         })
     }
 

@@ -115,52 +115,90 @@ impl Store {
                 out.push(Removal::Untagged(t.clone()));
             }
         }
+        let has_children = has_children(&tx, &id)?;
+        if untag_all && has_children && tags.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "unable to delete {} (cannot be forced) - image has dependent child images",
+                id.short()
+            )));
+        }
         let mut doomed = Vec::new();
-        let delete = untag_all && holders.is_empty();
-        if delete {
-            doomed = delete_image(&tx, &key)?;
-            out.push(Removal::Deleted(id.clone()));
-            out.extend(doomed.iter().map(|(c, _)| Removal::Deleted(c.clone())));
+        let mut configs = Vec::new();
+        // An image others were made from only loses its tags (Docker's rule).
+        if untag_all && holders.is_empty() && !has_children {
+            let mut next = Some(id.clone());
+            // Docker's rule: the untagged, unused images it was made from
+            // (build steps) go with it, up to one another image still needs.
+            while let Some(img) = next.take() {
+                let parent = parent_of(&tx, &img)?;
+                let layers = delete_image(&tx, &img.to_string())?;
+                out.push(Removal::Deleted(img.clone()));
+                out.extend(layers.iter().map(|(c, _)| Removal::Deleted(c.clone())));
+                doomed.extend(layers);
+                configs.push(img);
+                next = match parent {
+                    Some(p) if is_disposable(&tx, &p)? => Some(p),
+                    _ => None,
+                };
+            }
         }
         tx.commit()
             .map_err(StoreError::db("committing a removal"))?;
         self.remove_files(&doomed);
-        if delete {
-            if let Err(e) = self.blobs.remove(&id) {
-                tracing::warn!(config = %id, error = %e, "removing config blob; GC retries");
+        for config in configs {
+            if let Err(e) = self.blobs.remove(&config) {
+                tracing::warn!(%config, error = %e, "removing config blob; GC retries");
             }
         }
         Ok(out)
     }
 
     /// Removes dangling images (`all`: every image no container uses).
+    /// Images others were made from go with their last child.
     pub fn prune(&self, all: bool) -> Result<PruneReport> {
-        let candidates: Vec<Digest> = {
-            let conn = self.conn();
-            let sql = if all {
-                "SELECT id FROM images WHERE id NOT IN (SELECT target FROM holds WHERE kind = 'image')"
-            } else {
-                "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags)
-                   AND id NOT IN (SELECT target FROM holds WHERE kind = 'image')"
-            };
-            db::digests(&conn, sql, [], "finding images to prune")?
-        };
         let mut report = PruneReport::default();
-        for id in candidates {
-            let sizes = self.layer_sizes(&id)?;
-            let removed = self.remove(&id.to_string(), true)?;
-            for r in &removed {
-                if let Removal::Deleted(d) = r {
-                    report.space_reclaimed +=
-                        sizes.iter().find(|(c, _)| c == d).map_or(0, |(_, s)| *s);
+        loop {
+            let candidates = self.prune_candidates(all)?;
+            let before = report.removed.len();
+            for id in candidates {
+                let sizes = self.layer_sizes_of(&id)?;
+                let removed = match self.remove(&id.to_string(), true) {
+                    Ok(r) => r,
+                    // Gone with a child removed earlier in this round.
+                    Err(StoreError::ImageNotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                for r in &removed {
+                    if let Removal::Deleted(d) = r {
+                        report.space_reclaimed +=
+                            sizes.iter().find(|(c, _)| c == d).map_or(0, |(_, s)| *s);
+                    }
                 }
+                report.removed.extend(removed);
             }
-            report.removed.extend(removed);
+            // With `all`, a tagged parent is a candidate once its children go.
+            if !all || report.removed.len() == before {
+                return Ok(report);
+            }
         }
-        Ok(report)
     }
 
-    fn layer_sizes(&self, id: &Digest) -> Result<Vec<(Digest, u64)>> {
+    fn prune_candidates(&self, all: bool) -> Result<Vec<Digest>> {
+        let conn = self.conn();
+        let untagged = if all {
+            ""
+        } else {
+            "AND id NOT IN (SELECT image_id FROM tags)"
+        };
+        let sql = format!(
+            "SELECT id FROM images WHERE id NOT IN (SELECT target FROM holds WHERE kind = 'image')
+               AND id NOT IN (SELECT parent FROM images WHERE parent IS NOT NULL) {untagged}"
+        );
+        db::digests(&conn, &sql, [], "finding images to prune")
+    }
+
+    /// An image's layers (ChainIDs, bottom first) and their sizes.
+    pub fn layer_sizes_of(&self, id: &Digest) -> Result<Vec<(Digest, u64)>> {
         let conn = self.conn();
         let mut out = Vec::new();
         for chain in db::image_chain(&conn, &id.to_string())? {
@@ -200,6 +238,50 @@ fn holders(conn: &Connection, id: &str) -> Result<Vec<String>> {
     let sql =
         "SELECT DISTINCT holder FROM holds WHERE kind = 'image' AND target = ?1 ORDER BY holder";
     db::strings(conn, sql, [id], &format!("reading users of {id}"))
+}
+
+fn parent_of(conn: &Connection, id: &Digest) -> Result<Option<Digest>> {
+    let parent: Option<Option<String>> = conn
+        .query_row(
+            "SELECT parent FROM images WHERE id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(StoreError::db(format!("reading the parent of {id}")))?;
+    parent
+        .flatten()
+        .map(|p| p.parse())
+        .transpose()
+        .map_err(Into::into)
+}
+
+fn has_children(conn: &Connection, id: &Digest) -> Result<bool> {
+    let n: i64 = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM images WHERE parent = ?1)",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::db(format!("looking for children of {id}")))?;
+    Ok(n != 0)
+}
+
+/// Whether an image can go with its last child: it exists, has no tag, no
+/// holder and no other child.
+fn is_disposable(conn: &Connection, id: &Digest) -> Result<bool> {
+    let key = id.to_string();
+    let busy: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM images WHERE id = ?1) = 0
+                 OR EXISTS (SELECT 1 FROM tags WHERE image_id = ?1)
+                 OR EXISTS (SELECT 1 FROM holds WHERE kind = 'image' AND target = ?1)
+                 OR EXISTS (SELECT 1 FROM images WHERE parent = ?1)",
+            [&key],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::db(format!("checking the users of {id}")))?;
+    Ok(busy == 0)
 }
 
 fn untag(tx: &Transaction<'_>, tag: &str) -> Result<()> {

@@ -146,7 +146,7 @@ pub async fn rmi(d: &Docker, a: &RmiArgs) -> Result<i32> {
 
 /// `REPOSITORY[:TAG]` apart: a colon after the last slash separates the
 /// tag (a registry's port comes before a slash).
-fn split_tag(reference: &str) -> (String, Option<String>) {
+pub(crate) fn split_tag(reference: &str) -> (String, Option<String>) {
     match reference.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo.to_owned(), Some(tag.to_owned())),
         _ => (reference.to_owned(), None),
@@ -167,10 +167,17 @@ pub async fn tag(d: &Docker, source: &str, target: &str) -> Result<i32> {
 fn input_stream(
     path: Option<&str>,
 ) -> Result<impl futures_util::Stream<Item = Bytes> + Send + 'static> {
-    let mut reader: Box<dyn Read + Send> = match path {
+    let reader: Box<dyn Read + Send> = match path {
         Some("-") | None => Box::new(std::io::stdin()),
         Some(p) => Box::new(std::fs::File::open(p).with_context(|| format!("opening {p}"))?),
     };
+    Ok(reader_stream(reader))
+}
+
+/// A blocking reader as a stream of chunks (read on a thread of its own).
+pub(crate) fn reader_stream(
+    mut reader: Box<dyn Read + Send>,
+) -> impl futures_util::Stream<Item = Bytes> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 256 << 10];
@@ -180,9 +187,7 @@ fn input_stream(
             }
         }
     });
-    Ok(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (b, rx))
-    }))
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! Docker Engine API (through `bollard`), with docker's command names,
 //! flags, output and exit codes.
 
+mod build;
 mod connect;
 mod containers;
 mod detach;
@@ -103,6 +104,8 @@ enum Command {
         output: Option<String>,
         container: String,
     },
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// List images
     Images(images::ImagesArgs),
     /// Remove one or more images
@@ -187,6 +190,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Export { output, container } => {
             containers::export(&d, container, output.as_deref()).await
         }
+        Command::Build(a) => build::build(&d, a).await,
         Command::Images(a) => images::images(&d, a).await,
         Command::Rmi(a) => images::rmi(&d, a).await,
         Command::Tag { source, target } => images::tag(&d, source, target).await,

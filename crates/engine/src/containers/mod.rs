@@ -142,6 +142,11 @@ impl ContainerService {
         self.exec_root.join("shims").join(id)
     }
 
+    /// A container's upper dir: its changes to the image's files.
+    pub fn upper_dir(&self, id: &str) -> PathBuf {
+        self.dir(id).join("upper")
+    }
+
     /// The json-file log of a container.
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.dir(id).join(format!("{id}-json.log"))

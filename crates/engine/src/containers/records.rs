@@ -26,41 +26,10 @@ fn db_err(context: &str) -> impl FnOnce(rusqlite::Error) -> EngineError + '_ {
 
 /// Opens the database and applies this service's migrations.
 pub fn open(path: &Path) -> Result<Connection> {
-    let mut conn = Connection::open(path).map_err(db_err("opening"))?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(db_err("enabling WAL"))?;
-    // WAL with NORMAL: a commit survives a crash of any process (kill -9
-    // included) and the database is never left inconsistent; only a power
-    // loss may roll back the last commits. Container state is re-derived
-    // from the shims at start-up anyway, and each commit saves an fsync on
-    // the `run` path. (The image store keeps FULL on its own connection.)
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(db_err("setting synchronous"))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(db_err("busy timeout"))?;
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-        .map_err(db_err("creating the migrations table"))?;
-    let done: usize = conn
-        .query_row(
-            "SELECT version FROM migrations WHERE component = ?1",
-            [COMPONENT],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_err("reading the schema version"))?
-        .unwrap_or(0);
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction().map_err(db_err("starting a migration"))?;
-        tx.execute_batch(sql).map_err(db_err("migrating"))?;
-        tx.execute(
-            "INSERT INTO migrations (component, version) VALUES (?1, ?2)
-             ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-            rusqlite::params![COMPONENT, i + 1],
-        )
-        .map_err(db_err("recording the schema version"))?;
-        tx.commit().map_err(db_err("committing a migration"))?;
-    }
-    Ok(conn)
+    // Container state is re-derived from the shims at start-up anyway:
+    // synchronous=NORMAL saves an fsync on the `run` path.
+    berth_store::db::open_component(path, COMPONENT, MIGRATIONS)
+        .map_err(|(context, e)| db_err(context)(e))
 }
 
 fn encode(r: &Record) -> Result<String> {

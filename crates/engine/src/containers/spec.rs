@@ -44,7 +44,8 @@ pub fn build(rec: &Record, image: &ImageConfig, rootfs: &Path) -> Result<Value> 
         req.user.as_str()
     };
     let (uid, gid) = resolve_user(user, rootfs)?;
-    s["process"]["user"] = json!({ "uid": uid, "gid": gid });
+    let groups = supplementary_groups(uid, gid, rootfs);
+    s["process"]["user"] = json!({ "uid": uid, "gid": gid, "additionalGids": groups });
     s["hostname"] = json!(if req.hostname.is_empty() {
         &rec.id[..12]
     } else {
@@ -125,6 +126,30 @@ fn resolve_user(user: &str, rootfs: &Path) -> Result<(u32, u32)> {
         },
     };
     Ok((uid, gid))
+}
+
+/// The groups whose member lists name the user (by its passwd name), or
+/// its primary group alone: what Docker (runc's user lookup) sets with
+/// setgroups(2), so `id` shows `groups=…`.
+fn supplementary_groups(uid: u32, gid: u32, rootfs: &Path) -> Vec<u32> {
+    let passwd = read_in(rootfs, "etc/passwd");
+    let name = lookup(&passwd, |f| f[2].parse() == Ok(uid)).map(|f| f[0].to_owned());
+    let mut out = Vec::new();
+    if let Some(name) = name {
+        let groups = read_in(rootfs, "etc/group");
+        for f in groups.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+            let member = f.get(3).is_some_and(|m| m.split(',').any(|u| u == name));
+            if let (true, Some(Ok(g))) = (member, f.get(2).map(|g| g.parse::<u32>())) {
+                if !out.contains(&g) {
+                    out.push(g);
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(gid);
+    }
+    out
 }
 
 fn read_in(rootfs: &Path, rel: &str) -> String {

@@ -1,0 +1,540 @@
+//! A tree that `COPY`/`ADD` read from: the build context (with its
+//! `.dockerignore`) or another stage's or image's root filesystem.
+//!
+//! Every path is resolved inside the tree (`openat2(RESOLVE_IN_ROOT)`
+//! through [`berth_store::fsroot::Root`]): a symlink in the context, even
+//! an absolute one or one made of `..`, resolves as if the tree were `/`,
+//! so a build can never read a file outside it. A source named directly is
+//! followed if it is a symlink (inside the tree, as Docker does); entries
+//! under a source directory are never followed: symlinks are copied as
+//! symlinks.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use berth_store::fsroot::Root;
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{BuildError, Result};
+use crate::ignore::{glob_match, has_wildcards, Dockerignore};
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// Devices, fifos and sockets: Docker skips them in a build context.
+    Other,
+}
+
+/// One entry of a source, as found (never followed below the source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The path under the source (`""` for the source itself).
+    pub rel: String,
+    pub kind: Kind,
+    /// Permission bits (with setuid, setgid, sticky).
+    pub mode: u32,
+    pub size: u64,
+    /// Seconds and nanoseconds.
+    pub mtime: (i64, i64),
+    /// A symlink's target.
+    pub link: Option<String>,
+}
+
+/// A handle to read one entry's content.
+#[derive(Debug)]
+pub struct Opener<'a> {
+    at: &'a OwnedFd,
+    name: Option<&'a str>,
+}
+
+impl Opener<'_> {
+    /// The entry's content (a regular file; never follows a symlink).
+    pub fn open(&self) -> io::Result<std::fs::File> {
+        let fd = match self.name {
+            Some(name) => rfs::openat(
+                self.at,
+                name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?,
+            // The source itself, opened when it was resolved: opened anew
+            // (a dup would share, and move, its offset).
+            None => rfs::open(
+                format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(self.at)),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?,
+        };
+        Ok(std::fs::File::from(fd))
+    }
+}
+
+/// A tree to copy from.
+#[derive(Debug)]
+pub struct Tree {
+    root: Root,
+    path: PathBuf,
+    ignore: Option<Dockerignore>,
+    /// Whether this is the build context (errors say so).
+    context: bool,
+    /// Content hashes already computed, by path in the tree.
+    hashes: Mutex<HashMap<String, [u8; 32]>>,
+}
+
+impl Tree {
+    /// The build context at `dir`, filtered by its `.dockerignore`.
+    pub fn context(dir: &Path) -> Result<Self> {
+        let root = Root::open(dir).map_err(|e| BuildError::io("opening the context", dir, e))?;
+        let ignore = match root.read(".dockerignore") {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                Some(
+                    Dockerignore::parse(&text)
+                        .map_err(|e| BuildError::Invalid(format!(".dockerignore: {e}")))?,
+                )
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(BuildError::io("reading", dir.join(".dockerignore"), e)),
+        };
+        Ok(Self {
+            root,
+            path: dir.to_owned(),
+            ignore,
+            context: true,
+            hashes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A root filesystem (another stage, an image) mounted at `dir`.
+    pub fn rootfs(dir: &Path) -> Result<Self> {
+        let root = Root::open(dir).map_err(|e| BuildError::io("opening", dir, e))?;
+        Ok(Self {
+            root,
+            path: dir.to_owned(),
+            ignore: None,
+            context: false,
+            hashes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where the tree is on the host.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The tree's root handle.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// Reads a file of the tree (the Dockerfile).
+    pub fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
+        self.root.read(rel)
+    }
+
+    fn excluded(&self, rel: &str) -> bool {
+        self.ignore.as_ref().is_some_and(|i| i.is_excluded(rel))
+    }
+
+    /// The sources a `COPY` source names: the path itself (cleaned), or
+    /// every entry its wildcards match, in name order.
+    pub fn resolve(&self, source: &str) -> Result<Vec<String>> {
+        let rel = self.clean(source)?;
+        if !has_wildcards(&rel) {
+            if !rel.is_empty() && self.excluded(&rel) {
+                return Err(self.not_found(source));
+            }
+            return match self.root.open_read(&rel) {
+                Ok(_) => Ok(vec![rel]),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.not_found(source)),
+                Err(e) => Err(BuildError::io("resolving", self.path.join(&rel), e)),
+            };
+        }
+        let mut found = vec![String::new()];
+        for part in rel.split('/') {
+            let mut next = Vec::new();
+            for base in &found {
+                let join = |n: &str| {
+                    if base.is_empty() {
+                        n.to_owned()
+                    } else {
+                        format!("{base}/{n}")
+                    }
+                };
+                if !has_wildcards(part) {
+                    next.push(join(part));
+                    continue;
+                }
+                for name in self.names(base)? {
+                    let hit = glob_match(part, &name)
+                        .map_err(|e| BuildError::Invalid(format!("COPY source {source:?}: {e}")))?;
+                    if hit {
+                        next.push(join(&name));
+                    }
+                }
+            }
+            found = next;
+        }
+        found.retain(|p| !self.excluded(p) && self.root.open_read(p).is_ok());
+        found.sort();
+        if found.is_empty() {
+            return Err(BuildError::Invalid(format!(
+                "COPY failed: no source files were specified (nothing matches {source})"
+            )));
+        }
+        Ok(found)
+    }
+
+    /// A source path, cleaned and kept inside the tree.
+    fn clean(&self, source: &str) -> Result<String> {
+        let mut parts: Vec<&str> = Vec::new();
+        for c in source.split('/') {
+            match c {
+                "" | "." => {}
+                ".." if self.context => {
+                    if parts.pop().is_none() {
+                        return Err(BuildError::Invalid(format!(
+                            "COPY failed: forbidden path outside the build context: {source} ()"
+                        )));
+                    }
+                }
+                // In a root filesystem `..` at the top stays at the top.
+                ".." => {
+                    parts.pop();
+                }
+                other => parts.push(other),
+            }
+        }
+        Ok(parts.join("/"))
+    }
+
+    fn not_found(&self, source: &str) -> BuildError {
+        if self.context {
+            BuildError::Invalid(format!(
+                "COPY failed: file not found in build context or excluded by .dockerignore: stat {source}: file does not exist"
+            ))
+        } else {
+            BuildError::Invalid(format!("COPY failed: stat {source}: file does not exist"))
+        }
+    }
+
+    /// The names in a directory of the tree.
+    fn names(&self, dir: &str) -> Result<Vec<String>> {
+        let fd = match self.root.open_read(dir) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(BuildError::io("listing", self.path.join(dir), e)),
+        };
+        let mut out = Vec::new();
+        let Ok(listing) = rfs::Dir::read_from(&fd) else {
+            return Ok(out); // not a directory: nothing below it
+        };
+        for entry in listing {
+            let entry =
+                entry.map_err(|e| BuildError::io("listing", self.path.join(dir), e.into()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != "." && name != ".." {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Calls `f` for a source and, if it is a directory, everything under
+    /// it (parents before children, names sorted), skipping what
+    /// `.dockerignore` excludes.
+    pub fn visit(
+        &self,
+        source: &str,
+        f: &mut dyn FnMut(&Entry, &Opener<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let fd = self
+            .root
+            .open_read(source)
+            .map_err(|e| BuildError::io("opening", self.path.join(source), e))?;
+        let st = rfs::fstat(&fd)
+            .map_err(|e| BuildError::io("reading", self.path.join(source), e.into()))?;
+        let top = entry_of(String::new(), &st, None);
+        f(
+            &top,
+            &Opener {
+                at: &fd,
+                name: None,
+            },
+        )?;
+        if top.kind == Kind::Dir {
+            self.walk(&fd, source, "", f)?;
+        }
+        Ok(())
+    }
+
+    fn walk(
+        &self,
+        dir: &OwnedFd,
+        source: &str,
+        rel: &str,
+        f: &mut dyn FnMut(&Entry, &Opener<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let here = join(source, rel);
+        let err = |e: io::Error| BuildError::io("reading", self.path.join(&here), e);
+        let mut names = Vec::new();
+        for entry in rfs::Dir::read_from(dir).map_err(|e| err(e.into()))? {
+            let entry = entry.map_err(|e| err(e.into()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != "." && name != ".." {
+                names.push(name);
+            }
+        }
+        names.sort();
+        for name in names {
+            let child_rel = join(rel, &name);
+            let in_tree = join(source, &child_rel);
+            let st = rfs::statat(dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| err(e.into()))?;
+            let kind = kind_of(&st);
+            let excluded = self.excluded(&in_tree);
+            if excluded
+                && (kind != Kind::Dir
+                    || self
+                        .ignore
+                        .as_ref()
+                        .is_some_and(|i| i.can_skip_dir(&in_tree)))
+            {
+                continue;
+            }
+            let link = match kind {
+                Kind::Symlink => Some(
+                    rfs::readlinkat(dir, name.as_str(), Vec::new())
+                        .map_err(|e| err(e.into()))?
+                        .to_string_lossy()
+                        .into_owned(),
+                ),
+                _ => None,
+            };
+            if kind == Kind::Other {
+                continue;
+            }
+            let entry = entry_of(child_rel.clone(), &st, link);
+            if !excluded {
+                f(
+                    &entry,
+                    &Opener {
+                        at: dir,
+                        name: Some(&name),
+                    },
+                )?;
+            }
+            if kind == Kind::Dir {
+                let sub = rfs::openat(
+                    dir,
+                    name.as_str(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| err(e.into()))?;
+                self.walk(&sub, source, &child_rel, f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The content checksum of sources: every entry's path, type,
+    /// permission bits, size, link target and content hash — what a copy
+    /// depends on. Never mtimes or owners (a copy sets its own owner).
+    pub fn checksum(&self, sources: &[String]) -> Result<String> {
+        let mut h = Sha256::new();
+        for source in sources {
+            self.visit(source, &mut |e, open| {
+                let content = match e.kind {
+                    Kind::File => hex::encode(self.content_hash(&join(source, &e.rel), open)?),
+                    _ => String::new(),
+                };
+                let kind = match e.kind {
+                    Kind::File => 'f',
+                    Kind::Dir => 'd',
+                    Kind::Symlink => 'l',
+                    Kind::Other => 'o',
+                };
+                let line = format!(
+                    "{}\0{kind}\0{:o}\0{}\0{}\0{content}\n",
+                    join(source, &e.rel),
+                    e.mode,
+                    if e.kind == Kind::File { e.size } else { 0 },
+                    e.link.as_deref().unwrap_or("")
+                );
+                h.update(line.as_bytes());
+                Ok(())
+            })?;
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    fn content_hash(&self, path: &str, open: &Opener<'_>) -> Result<[u8; 32]> {
+        if let Some(h) = self.lock_hashes().get(path) {
+            return Ok(*h);
+        }
+        let mut file = open
+            .open()
+            .map_err(|e| BuildError::io("reading", self.path.join(path), e))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| BuildError::io("reading", self.path.join(path), e))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let out: [u8; 32] = h.finalize().into();
+        self.lock_hashes().insert(path.to_owned(), out);
+        Ok(out)
+    }
+
+    fn lock_hashes(&self) -> std::sync::MutexGuard<'_, HashMap<String, [u8; 32]>> {
+        self.hashes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `a/b` from `a` and `b`, either possibly empty.
+pub(crate) fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_owned(),
+        (_, true) => a.to_owned(),
+        _ => format!("{a}/{b}"),
+    }
+}
+
+fn kind_of(st: &rfs::Stat) -> Kind {
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => Kind::File,
+        FileType::Directory => Kind::Dir,
+        FileType::Symlink => Kind::Symlink,
+        _ => Kind::Other,
+    }
+}
+
+fn entry_of(rel: String, st: &rfs::Stat, link: Option<String>) -> Entry {
+    Entry {
+        rel,
+        kind: kind_of(st),
+        mode: st.st_mode & 0o7777,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime: (st.st_mtime, i64::try_from(st.st_mtime_nsec).unwrap_or(0)),
+        link,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(files: &[(&str, &str)]) -> (tempfile::TempDir, Tree) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, content) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        let tree = Tree::context(dir.path()).unwrap();
+        (dir, tree)
+    }
+
+    #[test]
+    fn wildcards_match_each_component_in_name_order() {
+        let (_d, t) = context(&[("a.txt", ""), ("b.txt", ""), ("c.md", ""), ("d/x.txt", "")]);
+        assert_eq!(t.resolve("*.txt").unwrap(), ["a.txt", "b.txt"]);
+        assert_eq!(t.resolve("./*/x.*").unwrap(), ["d/x.txt"]);
+        let err = t.resolve("*.rs").unwrap_err();
+        assert!(err.to_string().contains("no source files"), "{err}");
+    }
+
+    #[test]
+    fn sources_outside_the_context_are_refused_and_symlinks_stay_inside() {
+        let (d, t) = context(&[("in.txt", "inside")]);
+        let err = t.resolve("../etc/passwd").unwrap_err();
+        assert!(
+            err.to_string().contains("outside the build context"),
+            "{err}"
+        );
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("link")).unwrap();
+        // The absolute link resolves inside the context, where there is no etc/passwd.
+        let err = t.resolve("link").unwrap_err();
+        assert!(err.to_string().contains("file not found"), "{err}");
+        std::os::unix::fs::symlink("../../in.txt", d.path().join("up")).unwrap();
+        assert_eq!(t.resolve("up").unwrap(), ["up"]);
+        let mut seen = Vec::new();
+        t.visit("up", &mut |e, o| {
+            let mut s = String::new();
+            o.open().unwrap().read_to_string(&mut s).unwrap();
+            seen.push((e.kind, s));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [(Kind::File, "inside".to_owned())]);
+    }
+
+    #[test]
+    fn dockerignore_hides_files_from_sources_and_walks() {
+        let (_d, t) = context(&[
+            (".dockerignore", "secret*\nlogs/**\n!logs/keep.log\n"),
+            ("secret.txt", "x"),
+            ("app/main.rs", "fn main() {}"),
+            ("logs/a.log", ""),
+            ("logs/keep.log", ""),
+        ]);
+        assert!(t.resolve("secret.txt").is_err());
+        let mut seen = Vec::new();
+        t.visit("", &mut |e, _| {
+            seen.push(e.rel.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                "",
+                ".dockerignore",
+                "app",
+                "app/main.rs",
+                "logs",
+                "logs/keep.log"
+            ]
+        );
+    }
+
+    #[test]
+    fn checksums_see_content_and_mode_but_not_mtime() {
+        let (d, t) = context(&[("a", "one"), ("b", "two")]);
+        let first = t.checksum(&["a".into()]).unwrap();
+        let touched = filetime_now(&d.path().join("a"));
+        let t2 = Tree::context(d.path()).unwrap();
+        assert!(touched);
+        assert_eq!(t2.checksum(&["a".into()]).unwrap(), first, "mtime ignored");
+        std::fs::write(d.path().join("a"), "uno").unwrap();
+        let t3 = Tree::context(d.path()).unwrap();
+        assert_ne!(t3.checksum(&["a".into()]).unwrap(), first, "content counts");
+        let b = t3.checksum(&["b".into()]).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.path().join("b"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        let t4 = Tree::context(d.path()).unwrap();
+        assert_ne!(t4.checksum(&["b".into()]).unwrap(), b, "mode counts");
+    }
+
+    fn filetime_now(p: &Path) -> bool {
+        let f = std::fs::File::options().write(true).open(p).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH).is_ok()
+    }
+}

@@ -1,0 +1,349 @@
+//! The build service: `POST /build` (Docker's classic builder API) and
+//! `POST /build/prune`. The context arrives as a tar stream and is
+//! unpacked, confined, into a directory of its own; the builder runs over
+//! it with [`executor::ContainerExecutor`] for `RUN`; progress goes back as
+//! Docker's JSON message stream (`{"stream": …}`, `{"aux": {"ID": …}}`,
+//! `{"errorDetail": …}`), which the docker CLI and the SDKs print.
+
+mod executor;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_builder::{BuildError, BuildOptions, Builder, CacheIndex, Event, Progress, Tree};
+use berth_store::Store;
+use serde_json::json;
+
+pub use executor::ContainerExecutor;
+
+use crate::containers::ContainerService;
+use crate::error::{EngineError, ErrorKind, Result};
+use crate::events::Events;
+
+/// What `POST /build` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildRequest {
+    pub tags: Vec<String>,
+    pub dockerfile: String,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub labels: BTreeMap<String, String>,
+    /// `q`: only the image ID.
+    pub quiet: bool,
+    pub network: Option<String>,
+}
+
+/// What `POST /build/prune` freed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildPrune {
+    pub deleted: Vec<String>,
+    pub space_reclaimed: u64,
+}
+
+/// The build operations the API serves.
+pub trait BuildBackend: Send + Sync {
+    /// Receives the context tar, reads and plans its Dockerfile: what is
+    /// refused here is refused before the answer streams (a parse error is
+    /// a 400, as dockerd answers).
+    fn prepare(&self, context: &mut (dyn Read + Send), req: &BuildRequest) -> Result<BuildJob>;
+    /// Runs a prepared build; writes Docker's JSON message stream.
+    fn run(&self, job: BuildJob, out: &mut (dyn Write + Send)) -> Result<()>;
+    /// Forgets the build cache and removes what only it kept.
+    fn prune(&self) -> Result<BuildPrune>;
+    /// Cache entries and their total size, for `system df`.
+    fn usage(&self) -> Result<Vec<CacheUsage>>;
+}
+
+/// One build cache entry, as `system df -v` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheUsage {
+    pub id: String,
+    pub description: String,
+    pub size: u64,
+    pub created: i64,
+    pub last_used: i64,
+    pub uses: u64,
+    pub in_use: bool,
+}
+
+/// A build with its context received and its Dockerfile planned.
+#[derive(Debug)]
+pub struct BuildJob {
+    tree: Tree,
+    planned: berth_builder::Planned,
+    opts: BuildOptions,
+    quiet: bool,
+    /// The unpacked context, removed when the job ends.
+    _dir: tempfile::TempDir,
+}
+
+/// The build service.
+#[derive(Debug)]
+pub struct BuildService {
+    store: Arc<Store>,
+    cache: CacheIndex,
+    executor: ContainerExecutor,
+    /// `<data-root>/builder`: contexts being built, cache mounts.
+    root: PathBuf,
+    events: Arc<Events>,
+}
+
+impl BuildService {
+    /// The service over the store's database and `data_root/builder`.
+    pub fn new(
+        store: Arc<Store>,
+        containers: Arc<ContainerService>,
+        data_root: &std::path::Path,
+        events: Arc<Events>,
+    ) -> Result<Self> {
+        let root = data_root.join("builder");
+        let contexts = root.join("contexts");
+        // Contexts of builds a crash interrupted.
+        let _ = std::fs::remove_dir_all(&contexts);
+        std::fs::create_dir_all(&contexts)
+            .map_err(|e| internal("creating the builder's directory", e))?;
+        let cache = CacheIndex::open(&store.root().join("berth.db")).map_err(from_build)?;
+        Ok(Self {
+            store,
+            cache,
+            executor: ContainerExecutor { containers },
+            root,
+            events,
+        })
+    }
+
+    fn unpack_context(&self, context: &mut (dyn Read + Send)) -> Result<tempfile::TempDir> {
+        let dir = tempfile::Builder::new()
+            .prefix("ctx-")
+            .tempdir_in(self.root.join("contexts"))
+            .map_err(|e| internal("creating a context directory", e))?;
+        let stream = berth_store::layers::decompress(context)
+            .map_err(|e| EngineError::invalid(format!("reading the build context: {e}")))?;
+        berth_store::unpack::unpack(
+            "build context",
+            stream,
+            dir.path(),
+            berth_store::unpack::UnpackOptions::default(),
+        )
+        .map_err(|e| {
+            EngineError::invalid(format!("the build context is not a valid tar archive: {e}"))
+        })?;
+        Ok(dir)
+    }
+}
+
+fn internal(context: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::new(ErrorKind::Internal, format!("{context}: {e}"))
+}
+
+fn from_build(e: BuildError) -> EngineError {
+    let kind = if e.is_invalid() {
+        ErrorKind::InvalidArgument
+    } else {
+        ErrorKind::Internal
+    };
+    EngineError::new(kind, e.to_string())
+}
+
+/// Renders build events as Docker's classic build stream.
+struct Stream<'a> {
+    out: Mutex<&'a mut (dyn Write + Send)>,
+    quiet: bool,
+    /// Set once the client stops reading: the build is cancelled.
+    gone: std::sync::atomic::AtomicBool,
+}
+
+impl Stream<'_> {
+    fn send(&self, v: &serde_json::Value) {
+        let mut line = v.to_string();
+        line.push('\n');
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn text(&self, s: &str) {
+        if !self.quiet {
+            self.send(&json!({ "stream": s }));
+        }
+    }
+}
+
+impl Progress for Stream<'_> {
+    fn event(&self, e: Event) {
+        match e {
+            Event::Step {
+                number,
+                total,
+                text,
+            } => self.text(&format!("Step {number}/{total} : {text}\n")),
+            Event::Cached { .. } => self.text(" ---> Using cache\n"),
+            Event::Output { data, .. } => self.text(&String::from_utf8_lossy(&data)),
+            Event::Done { image, .. } => self.text(&format!(" ---> {}\n", &image.hex()[..12])),
+            Event::Warning(w) => self.text(&format!("{w}\n")),
+        }
+    }
+}
+
+impl BuildBackend for BuildService {
+    fn prepare(&self, context: &mut (dyn Read + Send), req: &BuildRequest) -> Result<BuildJob> {
+        let dir = self.unpack_context(context)?;
+        let tree = Tree::context(dir.path()).map_err(from_build)?;
+        let opts = BuildOptions {
+            dockerfile: req.dockerfile.clone(),
+            tags: req.tags.clone(),
+            build_args: req.build_args.clone(),
+            target: req.target.clone(),
+            no_cache: req.no_cache,
+            labels: req.labels.clone(),
+            network: req.network.clone(),
+        };
+        let planned = self.builder().prepare(&tree, &opts).map_err(from_build)?;
+        Ok(BuildJob {
+            tree,
+            planned,
+            opts,
+            quiet: req.quiet,
+            _dir: dir,
+        })
+    }
+
+    fn run(&self, job: BuildJob, out: &mut (dyn Write + Send)) -> Result<()> {
+        let stream = Stream {
+            out: Mutex::new(out),
+            quiet: job.quiet,
+            gone: std::sync::atomic::AtomicBool::new(false),
+        };
+        let cancelled = || stream.gone.load(std::sync::atomic::Ordering::Relaxed);
+        let result = self
+            .builder()
+            .run(job.planned, &job.tree, &job.opts, &stream, &cancelled);
+        match result {
+            Ok(built) => {
+                let id = built.image.to_string();
+                stream.send(&json!({ "aux": { "ID": id } }));
+                stream.text(&format!(
+                    "Successfully built {}\n",
+                    &built.image.hex()[..12]
+                ));
+                for t in &built.tags {
+                    let familiar = t
+                        .parse::<berth_image::Reference>()
+                        .map_or_else(|_| t.clone(), |r| r.familiar());
+                    self.events.publish(
+                        "image",
+                        "tag",
+                        &id,
+                        [("name".to_owned(), familiar.clone())].into(),
+                    );
+                    stream.text(&format!("Successfully tagged {familiar}\n"));
+                }
+            }
+            Err(e) => {
+                // Docker's CLI exits with `code`: a RUN's own exit status.
+                let code = match &e {
+                    BuildError::RunFailed { code, .. } => *code,
+                    _ => 1,
+                };
+                let message = e.to_string();
+                stream.send(&json!({
+                    "errorDetail": { "code": code, "message": message },
+                    "error": message,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    fn prune(&self) -> Result<BuildPrune> {
+        let mut report = BuildPrune::default();
+        let images = self.cache.clear().map_err(from_build)?;
+        // Untagged, unused step images go (with their untagged parents);
+        // tagged ones and those a container uses stay.
+        for id in images.iter().rev() {
+            let Ok(summary) = self.store.summary_of(id) else {
+                continue; // gone with a child already
+            };
+            if !summary.tags.is_empty() || summary.holders > 0 {
+                continue;
+            }
+            let sizes = self.store.layer_sizes_of(id)?;
+            if let Ok(removed) = self.store.remove(&id.to_string(), false) {
+                for r in removed {
+                    if let berth_store::remove::Removal::Deleted(d) = r {
+                        report.space_reclaimed +=
+                            sizes.iter().find(|(c, _)| *c == d).map_or(0, |(_, s)| *s);
+                        report.deleted.push(d.to_string());
+                    }
+                }
+            }
+        }
+        let mounts = self.root.join("cache");
+        report.space_reclaimed += dir_size(&mounts);
+        if let Ok(entries) = std::fs::read_dir(&mounts) {
+            for e in entries.flatten() {
+                report
+                    .deleted
+                    .push(format!("cache-mount:{}", e.file_name().to_string_lossy()));
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(report)
+    }
+
+    fn usage(&self) -> Result<Vec<CacheUsage>> {
+        let mut out = Vec::new();
+        for e in self.cache.entries().map_err(from_build)? {
+            let Ok(summary) = self.store.summary_of(&e.image) else {
+                continue;
+            };
+            out.push(CacheUsage {
+                id: e.key[..25.min(e.key.len())].to_owned(),
+                description: e.description,
+                size: self.store.top_layer_size(&e.image).unwrap_or(0),
+                created: e.created,
+                last_used: e.last_used,
+                uses: e.uses,
+                in_use: summary.holders > 0,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl BuildService {
+    fn builder(&self) -> Builder<'_> {
+        Builder {
+            store: &self.store,
+            cache: &self.cache,
+            executor: &self.executor,
+            cache_mounts: self.root.join("cache"),
+        }
+    }
+}
+
+/// Bytes of the files under `dir` (not following links).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
