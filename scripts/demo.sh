@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job, on a fresh Debian machine as root: install and build; start
-# berth's daemon; build a busybox image offline (import of Debian's static
-# busybox) and run a container from it with the berth CLI, in the
-# foreground, limited and isolated; the same with the docker CLI against
-# berth's socket when docker is installed; then the runtime alone on an OCI
-# bundle.
+# berth's daemon; make a base image offline (import of Debian's static
+# busybox), build an image from a Dockerfile on it with `berth build` (then
+# again, from the cache) and run a container from it with the berth CLI, in
+# the foreground, limited and isolated; the same with the docker CLI
+# against berth's socket when docker is installed; then the runtime alone
+# on an OCI bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-host.sh
@@ -12,6 +13,7 @@ cargo build --release --quiet
 berth=$PWD/target/release/berth
 
 bundle=$(mktemp -d /tmp/berth-demo.XXXXXX)
+context=$(mktemp -d /tmp/berth-demo-context.XXXXXX)
 state=$(mktemp -d /tmp/berth-demo-state.XXXXXX)
 daemon_dir=$(mktemp -d /tmp/berth-demo-daemon.XXXXXX)
 daemon_pid=
@@ -20,7 +22,7 @@ cleanup() {
         BERTH_HOST=unix://$daemon_dir/berth.sock "$berth" rm -f demo >/dev/null 2>&1 || true
         kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
     fi
-    rm -rf "$bundle" "$state" "$daemon_dir"
+    rm -rf "$bundle" "$state" "$daemon_dir" "$context"
 }
 trap cleanup EXIT
 mkdir -p "$bundle/rootfs/bin"
@@ -28,6 +30,9 @@ cp /bin/busybox "$bundle/rootfs/bin/"
 for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || ln -s busybox "$bundle/rootfs/bin/$applet"
 done
+mkdir -p "$bundle/rootfs/etc" "$bundle/rootfs/tmp"
+echo 'root:x:0:0:root:/root:/bin/sh' > "$bundle/rootfs/etc/passwd"
+echo 'root:x:0:' > "$bundle/rootfs/etc/group"
 
 # Docker's defaults (capabilities, seccomp, masked paths), plus limits.
 "$berth" runtime spec --docker --bundle "$bundle"
@@ -54,9 +59,25 @@ daemon_pid=$!
 export BERTH_HOST=unix://$daemon_dir/berth.sock
 for _ in $(seq 100); do [ -S "$daemon_dir/berth.sock" ] && break; sleep 0.05; done
 tar -C "$bundle/rootfs" -c . | "$berth" import -c 'CMD ["sh"]' - busybox:demo >/dev/null
-"$berth" images busybox
+printf '#!/bin/sh\n%s\n' "$script" > "$context/isolation.sh"
+cat > "$context/Dockerfile" <<'EOF'
+FROM busybox:demo
+RUN adduser -D -u 1000 app
+WORKDIR /app
+COPY isolation.sh .
+RUN chmod 0755 isolation.sh
+USER app
+CMD ["./isolation.sh"]
+EOF
+echo "-- berth build -t demo-app (cold) --"
+"$berth" build --progress=plain -t demo-app "$context"
+echo "-- berth build -t demo-app (again: every step from the cache) --"
+start=$(date +%s%N)
+"$berth" build -q -t demo-app "$context"
+echo "cached rebuild: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+"$berth" images
 set +e
-"$berth" run --rm --name demo --hostname berth-demo -m 64m --pids-limit 64 busybox:demo sh -c "$script"
+"$berth" run --rm --name demo --hostname berth-demo -m 64m --pids-limit 64 demo-app
 echo "exit code: $?"
 set -e
 
@@ -65,6 +86,8 @@ if command -v docker >/dev/null; then
     echo "== the docker CLI, against berth's socket =="
     export DOCKER_HOST=$BERTH_HOST
     docker version --format 'server: {{.Server.Platform.Name}} {{.Server.Version}}, API {{.Server.APIVersion}}'
+    DOCKER_BUILDKIT=0 docker build -q -t demo-app "$context" 2>/dev/null
+    docker history demo-app --format 'table {{.CreatedBy}}\t{{.Size}}' | head -8
     docker run -d --name demo busybox:demo sh -c 'echo hello from docker run; exit 7' >/dev/null
     echo "exit code: $(docker wait demo)"
     docker logs demo

@@ -1,4 +1,4 @@
-//! `/_ping`, `/version`, `/info`.
+//! `/_ping`, `/version`, `/info`, `/system/df`.
 
 use axum::extract::State;
 use axum::http::header;
@@ -14,6 +14,7 @@ pub fn routes() -> Router<Backends> {
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
         .route("/info", get(info))
+        .route("/system/df", get(df))
 }
 
 async fn ping() -> impl IntoResponse {
@@ -33,4 +34,54 @@ async fn version(State(b): State<Backends>) -> impl IntoResponse {
 
 async fn info(State(b): State<Backends>) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(blocking(move || b.system.info()).await?))
+}
+
+/// `GET /system/df`: images, containers and build cache, as Docker lays
+/// them out (no volumes yet).
+async fn df(State(b): State<Backends>) -> Result<impl IntoResponse, ApiError> {
+    let filters = berth_api_types::Filters::default();
+    let opts = berth_engine::containers::ListOptions {
+        all: true,
+        limit: None,
+        size: true,
+    };
+    let (layers, images, containers, cache) = blocking(move || {
+        Ok::<_, berth_engine::EngineError>((
+            b.images.layers_size()?,
+            b.images.list(true, &filters)?,
+            b.containers.list(&opts, &filters)?,
+            b.build.usage()?,
+        ))
+    })
+    .await?;
+    let cache: Vec<serde_json::Value> = cache
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "ID": c.id,
+                "Parent": "",
+                "Type": "regular",
+                "Description": c.description,
+                "InUse": c.in_use,
+                "Shared": false,
+                "Size": c.size,
+                "CreatedAt": rfc3339(c.created),
+                "LastUsedAt": rfc3339(c.last_used),
+                "UsageCount": c.uses,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "LayersSize": layers,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": cache,
+    })))
+}
+
+fn rfc3339(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
 }

@@ -157,12 +157,12 @@ impl CacheIndex {
             .collect())
     }
 
-    /// Forgets every entry; returns the images they named.
-    pub fn clear(&self) -> Result<Vec<Digest>> {
-        let images: Vec<Digest> = self.entries()?.into_iter().map(|e| e.image).collect();
+    /// Forgets every entry; returns them.
+    pub fn clear(&self) -> Result<Vec<CacheEntry>> {
+        let entries = self.entries()?;
         self.conn()
             .execute("DELETE FROM build_cache", [])
             .map_err(BuildError::cache("clearing"))?;
-        Ok(images)
+        Ok(entries)
     }
 }

@@ -38,3 +38,22 @@ fn the_python_sdk_runs_its_scenarios_against_berth() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_python_sdk_builds_images_on_berth() {
+    let d = Daemon::start();
+    let tar = d.busybox_tar();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/build.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(d.socket())
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -33,6 +33,8 @@ pub trait ImageBackend: Send + Sync {
     /// `all`: intermediate images too (`docker images -a`).
     fn list(&self, all: bool, filters: &Filters) -> Result<Vec<ImageSummary>>;
     fn inspect(&self, name: &str) -> Result<ImageInspect>;
+    /// Bytes of all layers, each once (`system df`'s LayersSize).
+    fn layers_size(&self) -> Result<u64>;
     fn history(&self, name: &str) -> Result<Vec<HistoryItem>>;
     fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()>;
     fn remove(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>>;
@@ -64,6 +66,26 @@ impl ImageService {
             .unwrap_or_default();
         self.events.publish("image", action, id, attributes);
     }
+}
+
+/// An image's container config as Docker's inspect shows it: every field
+/// present, unset ones `null` (clients index `Config["Cmd"]`).
+fn docker_config(c: Option<&berth_image::config::ContainerConfig>) -> serde_json::Value {
+    let Some(c) = c else {
+        return serde_json::Value::Null;
+    };
+    let mut v = serde_json::json!({
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false,
+        "AttachStdout": false, "AttachStderr": false, "Tty": false, "OpenStdin": false,
+        "StdinOnce": false, "Env": null, "Cmd": null, "Image": "", "Volumes": null,
+        "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": null,
+    });
+    if let (Some(obj), Ok(serde_json::Value::Object(set))) =
+        (v.as_object_mut(), serde_json::to_value(c))
+    {
+        obj.extend(set);
+    }
+    v
 }
 
 /// Docker shows references in their familiar form.
@@ -119,6 +141,10 @@ fn delete_item(r: Removal) -> DeleteItem {
 }
 
 impl ImageBackend for ImageService {
+    fn layers_size(&self) -> Result<u64> {
+        Ok(self.store.layers_size()?)
+    }
+
     fn list(&self, all: bool, filters: &Filters) -> Result<Vec<ImageSummary>> {
         let mut f = list_filters(filters)?;
         f.all = all;
@@ -188,7 +214,7 @@ impl ImageBackend for ImageService {
             container: other("container"),
             docker_version: other("docker_version"),
             author: cfg.author.clone().unwrap_or_default(),
-            config: serde_json::to_value(&cfg.config).unwrap_or(serde_json::Value::Null),
+            config: docker_config(cfg.config.as_ref()),
             architecture: cfg.architecture.clone(),
             os: cfg.os.clone(),
             variant: cfg.variant.clone(),

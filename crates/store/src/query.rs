@@ -81,6 +81,15 @@ impl Store {
             .map_err(StoreError::db("reading an image's size"))
     }
 
+    /// Bytes of every unpacked layer, each counted once.
+    pub fn layers_size(&self) -> Result<u64> {
+        self.conn()
+            .query_row("SELECT coalesce(sum(size), 0) FROM layers", [], |r| {
+                r.get(0)
+            })
+            .map_err(StoreError::db("summing layer sizes"))
+    }
+
     /// One image's summary.
     pub fn summary_of(&self, id: &Digest) -> Result<ImageSummary> {
         let conn = self.conn();

@@ -173,6 +173,17 @@ impl Stream<'_> {
         }
     }
 
+    /// Notices a client that went away (an empty write fails).
+    fn probe(&self) {
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if out.write(&[]).is_err() {
+            self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     fn text(&self, s: &str) {
         if !self.quiet {
             self.send(&json!({ "stream": s }));
@@ -226,9 +237,22 @@ impl BuildBackend for BuildService {
             gone: std::sync::atomic::AtomicBool::new(false),
         };
         let cancelled = || stream.gone.load(std::sync::atomic::Ordering::Relaxed);
-        let result = self
-            .builder()
-            .run(job.planned, &job.tree, &job.opts, &stream, &cancelled);
+        let finished = std::sync::atomic::AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            // A client that hangs up while a step prints nothing is noticed
+            // by empty writes: the build is cancelled, its step killed.
+            s.spawn(|| {
+                while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                    stream.probe();
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+            });
+            let r = self
+                .builder()
+                .run(job.planned, &job.tree, &job.opts, &stream, &cancelled);
+            finished.store(true, std::sync::atomic::Ordering::Relaxed);
+            r
+        });
         match result {
             Ok(built) => {
                 let id = built.image.to_string();
@@ -268,10 +292,13 @@ impl BuildBackend for BuildService {
 
     fn prune(&self) -> Result<BuildPrune> {
         let mut report = BuildPrune::default();
-        let images = self.cache.clear().map_err(from_build)?;
-        // Untagged, unused step images go (with their untagged parents);
-        // tagged ones and those a container uses stay.
-        for id in images.iter().rev() {
+        let entries = self.cache.clear().map_err(from_build)?;
+        report.deleted = entries.iter().map(|e| e.key.clone()).collect();
+        // Untagged, unused step images no other image was made from go
+        // (with their untagged parents); tagged ones, their parents and
+        // those a container uses stay.
+        let images: Vec<&berth_image::Digest> = entries.iter().map(|e| &e.image).collect();
+        for id in images.into_iter().rev() {
             let Ok(summary) = self.store.summary_of(id) else {
                 continue; // gone with a child already
             };
