@@ -88,17 +88,9 @@ pub fn copy(
 
 /// `/a/./b/../c/` → `a/c`: a path inside the root, never above it.
 fn clean_abs(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    parts.join("/")
+    crate::step::clean_path(p)
+        .trim_start_matches('/')
+        .to_owned()
 }
 
 struct Writer<'a> {
