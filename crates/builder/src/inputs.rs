@@ -67,7 +67,15 @@ impl<'r> Run<'r> {
                 let held = self.tree_for(&c.from, stage)?;
                 let mut sources = Vec::new();
                 let mut many = c.sources.len() > 1;
-                for s in &c.sources {
+                let names: Vec<String> = match &c.from {
+                    // Downloaded files are named after their URLs.
+                    From::Urls { urls, .. } => urls
+                        .iter()
+                        .map(|u| crate::fetch::file_name(u))
+                        .collect::<Result<_>>()?,
+                    _ => c.sources.clone(),
+                };
+                for s in &names {
                     many |= has_wildcards(s);
                     sources.extend(held.tree().resolve(s)?);
                 }
@@ -145,6 +153,7 @@ impl<'r> Run<'r> {
         let image = match from {
             From::Context => return Ok(Held::Context(self.context)),
             From::Inline(files) => return inline(files),
+            From::Urls { urls, checksum } => return downloads(urls, checksum.as_deref()),
             From::Named(name) => match graph::resolve_from(&self.df.stages, name, Some(stage))? {
                 Source::Stage(s) => self.wait_stage(s)?.image,
                 Source::Scratch => None,
@@ -172,6 +181,20 @@ impl<'r> Run<'r> {
             None => inline(&[]),
         }
     }
+}
+
+/// A tree of the files `urls` name, downloaded.
+fn downloads<'a>(urls: &[String], checksum: Option<&str>) -> Result<Held<'a>> {
+    let temp = tempfile::tempdir().map_err(|e| BuildError::io("creating", "a temp dir", e))?;
+    for url in urls {
+        crate::fetch::download(url, temp.path(), checksum)?;
+    }
+    let tree = Tree::rootfs(temp.path())?;
+    Ok(Held::Own {
+        tree,
+        _view: None,
+        _temp: Some(temp),
+    })
 }
 
 /// A tree of inline files (heredocs), 0644 each.

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod copy;
 pub mod error;
 pub mod exec;
+pub mod fetch;
 pub mod graph;
 pub mod ignore;
 mod inputs;

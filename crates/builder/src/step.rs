@@ -23,6 +23,11 @@ pub enum From {
     Named(String),
     /// Inline files (`COPY <<EOF`): name → content.
     Inline(Vec<(String, String)>),
+    /// `ADD <url>…`: downloaded, `--checksum` verified.
+    Urls {
+        urls: Vec<String>,
+        checksum: Option<String>,
+    },
 }
 
 /// A `COPY` or `ADD` to perform.
@@ -503,12 +508,6 @@ fn copy(
     let mut sources = Vec::new();
     for src in &c.sources {
         let src = word(s, i, instr, src)?;
-        if add && (src.starts_with("http://") || src.starts_with("https://")) {
-            return Err(at(
-                instr,
-                format!("ADD {src}: downloading URLs is not supported yet: download it in a RUN step or into the context"),
-            ));
-        }
         if add && src.starts_with("git@") {
             return Err(at(
                 instr,
@@ -549,7 +548,22 @@ fn copy(
                 })
         })
         .transpose()?;
-    let from = if !c.heredocs.is_empty() {
+    let urls = sources.iter().filter(|s| crate::fetch::is_url(s)).count();
+    if urls > 0 && (!add || urls != sources.len()) {
+        return Err(at(
+            instr,
+            match add {
+                true => "ADD: mixing URLs and local sources in one instruction is not supported: split it",
+                false => "COPY cannot download URLs: use ADD",
+            },
+        ));
+    }
+    let from = if urls > 0 {
+        From::Urls {
+            urls: sources.clone(),
+            checksum: c.checksum.clone(),
+        }
+    } else if !c.heredocs.is_empty() {
         let mut files = Vec::new();
         for h in &c.heredocs {
             let content = if h.expand {
@@ -595,7 +609,8 @@ fn copy(
             opts: CopyOptions {
                 owner: None,
                 mode,
-                extract: add,
+                // A downloaded archive stays an archive (Docker's rule).
+                extract: add && urls == 0,
             },
             add,
         }),

@@ -450,3 +450,107 @@ fn copy_never_reads_outside_the_context_through_symlinks() {
     assert_eq!(d.ok(&["run", "--rm", "links:1", "cat", "/got"]), "inside\n");
     std::fs::remove_file(&secret).unwrap();
 }
+
+#[test]
+fn heredocs_run_as_scripts_and_become_files() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let df = "FROM busybox:test
+ARG WHO=heredoc
+RUN <<EOF
+echo first > /script.out
+echo second >> /script.out
+EOF
+RUN cat > /fed.txt <<DATA
+fed ${WHO}
+DATA
+COPY <<EOF /etc/greeting
+hello ${WHO}
+EOF
+COPY <<-'RAW' <<TWO /docs/
+\tkept $WHO
+\tRAW
+two
+TWO
+";
+    let ctx = context(&[("Dockerfile", df)]);
+    built(&d, &["-t", "heredoc:1"], ctx.path());
+    let cat = |p: &str| d.ok(&["run", "--rm", "heredoc:1", "cat", p]);
+    assert_eq!(cat("/script.out"), "first\nsecond\n");
+    assert_eq!(cat("/fed.txt"), "fed heredoc\n");
+    assert_eq!(cat("/etc/greeting"), "hello heredoc\n");
+    assert_eq!(
+        cat("/docs/RAW"),
+        "kept $WHO\n",
+        "a quoted delimiter expands nothing"
+    );
+    assert_eq!(cat("/docs/TWO"), "two\n");
+}
+
+/// An HTTP server on 127.0.0.1 answering every request with the current
+/// `body` (a file the test may change).
+fn file_server(body: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut req = [0u8; 2048];
+            let _ = s.read(&mut req);
+            let b = body.lock().unwrap().clone();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                b.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn add_downloads_urls_and_caches_them_by_content() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let body = std::sync::Arc::new(std::sync::Mutex::new("#!/bin/sh\necho v1\n".to_owned()));
+    let base = file_server(body.clone());
+    let df = format!(
+        "FROM busybox:test\nADD {base}/dl/tool.sh /opt/\nRUN stat -c %a /opt/tool.sh > /mode\n"
+    );
+    let ctx = context(&[("Dockerfile", &df)]);
+    built(&d, &["-t", "url:1"], ctx.path());
+    assert_eq!(
+        d.ok(&["run", "--rm", "url:1", "cat", "/opt/tool.sh"]),
+        "#!/bin/sh\necho v1\n"
+    );
+    assert_eq!(d.ok(&["run", "--rm", "url:1", "cat", "/mode"]), "600\n");
+    let again = built(&d, &["-t", "url:1"], ctx.path());
+    assert_eq!(
+        cached_steps(&again),
+        [2, 3],
+        "same content, same key: {again}"
+    );
+    *body.lock().unwrap() = "#!/bin/sh\necho v2\n".to_owned();
+    let changed = built(&d, &["-t", "url:1"], ctx.path());
+    assert!(cached_steps(&changed).is_empty(), "{changed}");
+    // A server nobody runs: a clear error, nothing built.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM busybox:test\nADD http://127.0.0.1:{port}/x.tar /x\n"),
+    );
+    let (code, _, err) = docker_build(&d, &["-t", "url:2"], ctx.path());
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(&format!(
+            "ADD failed: failed to GET http://127.0.0.1:{port}/x.tar"
+        )),
+        "{err}"
+    );
+}
