@@ -45,6 +45,63 @@ pub struct CacheEntry {
 #[derive(Debug)]
 pub struct CacheIndex {
     conn: Mutex<Connection>,
+    /// Who uses which cache mount (`RUN --mount=type=cache,sharing=…`),
+    /// across the daemon's builds.
+    pub mounts: MountLocks,
+}
+
+/// Cache mount ids in use by a step that asked to be alone with them.
+#[derive(Debug, Default)]
+pub struct MountLocks {
+    busy: Mutex<std::collections::HashSet<String>>,
+    freed: std::sync::Condvar,
+}
+
+/// A cache mount held until dropped.
+#[derive(Debug)]
+pub struct MountGuard<'a> {
+    locks: &'a MountLocks,
+    id: String,
+}
+
+impl MountLocks {
+    fn busy(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
+        self.busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until no other step holds `id`, then holds it.
+    pub fn lock(&self, id: &str) -> MountGuard<'_> {
+        let mut busy = self.busy();
+        while busy.contains(id) {
+            busy = self
+                .freed
+                .wait(busy)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        busy.insert(id.to_owned());
+        MountGuard {
+            locks: self,
+            id: id.to_owned(),
+        }
+    }
+
+    /// Holds `id` if no other step does.
+    pub fn try_lock(&self, id: &str) -> Option<MountGuard<'_>> {
+        let mut busy = self.busy();
+        busy.insert(id.to_owned()).then(|| MountGuard {
+            locks: self,
+            id: id.to_owned(),
+        })
+    }
+}
+
+impl Drop for MountGuard<'_> {
+    fn drop(&mut self) {
+        self.locks.busy().remove(&self.id);
+        self.locks.freed.notify_all();
+    }
 }
 
 impl CacheIndex {
@@ -55,6 +112,7 @@ impl CacheIndex {
             .map_err(|(context, e)| BuildError::cache(context)(e))?;
         Ok(Self {
             conn: Mutex::new(conn),
+            mounts: MountLocks::default(),
         })
     }
 
@@ -164,5 +222,33 @@ impl CacheIndex {
             .execute("DELETE FROM build_cache", [])
             .map_err(BuildError::cache("clearing"))?;
         Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_mount_has_one_user_at_a_time() {
+        let locks = MountLocks::default();
+        let held = locks.lock("m");
+        assert!(locks.try_lock("m").is_none(), "held twice");
+        assert!(locks.try_lock("other").is_some());
+        let waited = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _g = locks.lock("m");
+                waited.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(
+                !waited.load(std::sync::atomic::Ordering::SeqCst),
+                "got in while held"
+            );
+            drop(held);
+        });
+        assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(locks.try_lock("m").is_some(), "not released");
     }
 }

@@ -51,6 +51,10 @@ pub(crate) struct Resolved<'a> {
     /// A `RUN`'s mounts, ready, with the trees they need kept alive.
     pub mounts: Vec<RunMount>,
     pub held: Vec<Held<'a>>,
+    /// Cache mounts this step has to itself (`sharing=locked|private`).
+    pub locks: Vec<crate::cache::MountGuard<'a>>,
+    /// Private cache mounts made for this step alone.
+    pub temps: Vec<tempfile::TempDir>,
 }
 
 impl<'r> Run<'r> {
@@ -132,10 +136,29 @@ impl<'r> Run<'r> {
                 mode,
                 uid,
                 gid,
+                sharing,
             } => {
-                let dir = self.cache_dir(id);
+                let mut dir = self.cache_dir(id);
                 if !dir.exists() {
                     make_cache_dir(&dir, *mode, *uid, *gid)?;
+                }
+                let locks = &self.builder.cache.mounts;
+                match sharing {
+                    berth_dockerfile::Sharing::Shared => {}
+                    // One step at a time; the others wait.
+                    berth_dockerfile::Sharing::Locked => out.locks.push(locks.lock(id)),
+                    // A writer already there: this step gets a fresh one.
+                    berth_dockerfile::Sharing::Private => match locks.try_lock(id) {
+                        Some(g) => out.locks.push(g),
+                        None => {
+                            let temp = tempfile::tempdir()
+                                .map_err(|e| BuildError::io("creating", "a temp dir", e))?;
+                            let fresh = temp.path().join("cache");
+                            make_cache_dir(&fresh, *mode, *uid, *gid)?;
+                            dir = fresh;
+                            out.temps.push(temp);
+                        }
+                    },
                 }
                 out.mounts.push(RunMount::Bind {
                     source: dir,

@@ -58,6 +58,7 @@ pub enum MountPlan {
         mode: u32,
         uid: u32,
         gid: u32,
+        sharing: df::Sharing,
     },
     Ready(RunMount),
 }
@@ -471,6 +472,7 @@ fn mount(
                     mode,
                     uid,
                     gid,
+                    sharing: m.sharing,
                 },
                 text,
             )
