@@ -54,6 +54,11 @@ fn request(q: &Query) -> Result<BuildRequest> {
             .get("networkmode")
             .filter(|n| !n.is_empty())
             .map(str::to_owned),
+        cache_from: match q.get("cachefrom").filter(|c| !c.is_empty()) {
+            None => Vec::new(),
+            Some(raw) => serde_json::from_str(raw)
+                .map_err(|e| ApiError::invalid(format!("invalid cachefrom: {e}")))?,
+        },
     })
 }
 

@@ -39,6 +39,8 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// `RUN`'s network: `default`, `none` or `host`.
     pub network: Option<String>,
+    /// `--cache-from` images.
+    pub cache_from: Vec<String>,
 }
 
 /// What a build made.
@@ -81,6 +83,8 @@ pub(crate) struct Run<'b> {
     /// Step numbers: the first step of each stage (its `FROM`).
     pub first_step: Vec<usize>,
     pub total: usize,
+    /// `--cache-from` images found in the store.
+    pub cache_from: Vec<crate::cache_from::Source>,
 }
 
 /// How a stage ended.
@@ -165,7 +169,17 @@ impl Builder<'_> {
             total += 1;
         }
         let stages = df.stages.len();
+        let mut cache_from = Vec::new();
+        for name in &opts.cache_from {
+            match crate::cache_from::Source::load(self.store, name) {
+                Some(s) => cache_from.push(s),
+                None => progress.event(Event::Warning(format!(
+                    "[Warning] --cache-from image {name} is not in the store: ignored"
+                ))),
+            }
+        }
         let run = Run {
+            cache_from,
             builder: self,
             df,
             context,
@@ -420,8 +434,16 @@ impl Run<'_> {
         let mut work = self.resolve(&prepared, &next, stage)?;
         next.key = state.key.clone();
         next.advance(&format!("{}\n{}", prepared.key_text, work.checksum));
+        let created_by = work
+            .created_by
+            .take()
+            .unwrap_or_else(|| prepared.created_by.clone());
         if !self.opts.no_cache {
-            if let Some(hit) = self.cached(&next.key)? {
+            let hit = match self.cached(&next.key)? {
+                Some(hit) => Some(hit),
+                None => self.restored(state, &next, &created_by)?,
+            };
+            if let Some(hit) = hit {
                 next.config = self.builder.store.config(&hit)?;
                 next.image = Some(hit.clone());
                 *state = next;
@@ -434,10 +456,6 @@ impl Run<'_> {
                 return Ok(());
             }
         }
-        let created_by = work
-            .created_by
-            .take()
-            .unwrap_or_else(|| prepared.created_by.clone());
         let image = self.execute(&prepared, &mut work, state, &next, &created_by, number)?;
         let took = started.elapsed();
         self.builder
@@ -452,6 +470,34 @@ impl Run<'_> {
             took,
         });
         Ok(())
+    }
+
+    /// A step restored from a `--cache-from` image (recorded in the cache).
+    fn restored(
+        &self,
+        state: &StageState,
+        next: &StageState,
+        created_by: &str,
+    ) -> Result<Option<Digest>> {
+        let Some(parent) = &state.image else {
+            return Ok(None);
+        };
+        let Some((entry, layer)) =
+            crate::cache_from::offered(&self.cache_from, &state.config, created_by)
+        else {
+            return Ok(None);
+        };
+        let image = crate::cache_from::restore(
+            self.builder.store,
+            parent,
+            next.config.clone(),
+            entry,
+            layer.as_ref(),
+        )?;
+        self.builder
+            .cache
+            .put(&next.key, &image, created_by, std::time::Duration::ZERO)?;
+        Ok(Some(image))
     }
 
     /// A cache hit whose image still exists.

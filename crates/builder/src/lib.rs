@@ -9,6 +9,7 @@
 mod actions;
 pub mod build;
 pub mod cache;
+pub mod cache_from;
 pub mod copy;
 pub mod error;
 pub mod exec;

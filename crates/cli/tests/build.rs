@@ -554,3 +554,57 @@ fn add_downloads_urls_and_caches_them_by_content() {
         "{err}"
     );
 }
+
+#[test]
+fn cache_from_reuses_the_steps_of_a_loaded_image() {
+    let first = Daemon::start();
+    first.import_busybox();
+    let ctx = context(&[("Dockerfile", CACHED), ("a.txt", "A\n"), ("b.txt", "B\n")]);
+    built(&first, &["-t", "shipped:1"], ctx.path());
+    let saved = first.docker(&["save", "shipped:1", "busybox:test"]).stdout;
+    let layers = |d: &Daemon, name: &str| {
+        d.ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS.Layers}}",
+            name,
+        ])
+    };
+    let want = layers(&first, "shipped:1");
+    drop(first);
+    // Other machines: the base and the shipped image loaded, no cache.
+    let load = || {
+        let d = Daemon::start();
+        let out = d.docker_with_input(&["load"], &saved);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        d
+    };
+    let without = load();
+    let plain = built(&without, &["-t", "plain:1"], ctx.path());
+    assert!(cached_steps(&plain).is_empty(), "{plain}");
+    drop(without);
+    let d = load();
+    let ctx_arg = ctx.path().display().to_string();
+    let args = [
+        "build",
+        "--progress=plain",
+        "--cache-from",
+        "shipped:1",
+        "-t",
+        "reused:1",
+        &ctx_arg,
+    ];
+    let out = d.berth_ok(&args);
+    assert_eq!(cached_steps(&out), [2, 3, 4, 5, 6], "{out}");
+    assert_eq!(
+        layers(&d, "reused:1"),
+        want,
+        "restored steps have the shipped layers"
+    );
+    assert_eq!(d.ok(&["run", "--rm", "reused:1"]), "A\nB\n");
+}

@@ -349,3 +349,44 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Records an image whose new layer, if any, the store already has on
+    /// top of the parent's (a step restored from a `--cache-from` image):
+    /// nothing is written but the config and the records.
+    pub fn commit_existing(
+        &self,
+        parent: &Digest,
+        mut config: ImageConfig,
+        diff_id: Option<&Digest>,
+    ) -> Result<Digest> {
+        let parent_chain = self.chain(parent)?;
+        if chain_ids(&config.rootfs.diff_ids) != parent_chain {
+            return Err(StoreError::Invalid(
+                "a commit's config must list its parent's layers".to_owned(),
+            ));
+        }
+        if let Some(d) = diff_id {
+            let chain = chain_id(parent_chain.last(), d);
+            if db::layer(&self.conn(), &chain.to_string())?.is_none() {
+                return Err(StoreError::Invalid(format!(
+                    "layer {d} is not in the store on top of {parent}"
+                )));
+            }
+            config.rootfs.diff_ids.push(d.clone());
+        }
+        let bytes = config.to_bytes();
+        let id = Digest::sha256(&bytes);
+        let mut created = Created::default();
+        let result = (|| {
+            if !self.blobs.contains(&id) {
+                self.blobs.put_bytes(&bytes)?;
+                created.blobs.push(id.clone());
+            }
+            let chain = chain_ids(&config.rootfs.diff_ids);
+            self.record_commit(&id, &config, &chain, None, Some(parent))?;
+            Ok(id)
+        })();
+        self.undo_on_error(result, &created)
+    }
+}

@@ -45,6 +45,9 @@ pub struct BuildArgs {
     /// Set the networking mode for the RUN instructions during build
     #[arg(long)]
     pub network: Option<String>,
+    /// Images to consider as cache sources
+    #[arg(long)]
+    pub cache_from: Vec<String>,
     /// Build context: a directory, or "-" for a tar archive on STDIN
     pub context: String,
 }
@@ -85,6 +88,7 @@ pub async fn build(d: &Docker, a: &BuildArgs) -> Result<i32> {
         .buildargs(&build_args(&a.build_arg))
         .labels(&labels(&a.label))
         .nocache(a.no_cache)
+        .cachefrom(&a.cache_from)
         .q(a.quiet)
         .rm(true);
     if let Some(t) = a.tag.first() {

@@ -34,6 +34,7 @@ pub struct BuildRequest {
     /// `q`: only the image ID.
     pub quiet: bool,
     pub network: Option<String>,
+    pub cache_from: Vec<String>,
 }
 
 /// What `POST /build/prune` freed.
@@ -219,6 +220,7 @@ impl BuildBackend for BuildService {
             no_cache: req.no_cache,
             labels: req.labels.clone(),
             network: req.network.clone(),
+            cache_from: req.cache_from.clone(),
         };
         let planned = self.builder().prepare(&tree, &opts).map_err(from_build)?;
         Ok(BuildJob {
