@@ -50,14 +50,22 @@ impl Run<'_> {
             .copy
             .as_ref()
             .ok_or_else(|| BuildError::Invalid("COPY without resolved sources".to_owned()))?;
-        let scratch = self.builder.store.scratch(state.image.as_ref())?;
-        let owner = match &c.chown {
-            Some(spec) => {
+        let base = if c.link { None } else { state.image.as_ref() };
+        let scratch = self.builder.store.scratch(base)?;
+        let owner = match (&c.chown, c.link, &state.image) {
+            (None, ..) => None,
+            // Names resolve in the stage's files, under the layer or not.
+            (Some(spec), true, Some(image)) => {
+                let view = self.builder.store.view(image)?;
+                let root = Root::open(view.root())
+                    .map_err(|e| BuildError::io("opening", view.root(), e))?;
+                Some(crate::user::chown(spec, &root)?)
+            }
+            (Some(spec), ..) => {
                 let root = Root::open(scratch.root())
                     .map_err(|e| BuildError::io("opening", scratch.root(), e))?;
                 Some(crate::user::chown(spec, &root)?)
             }
-            None => None,
         };
         let opts = CopyOptions { owner, ..c.opts };
         copy::copy(held.tree(), sources, *many, &c.dest, scratch.root(), opts)?;

@@ -40,6 +40,9 @@ pub struct CopyPlan {
     pub chown: Option<String>,
     pub opts: CopyOptions,
     pub add: bool,
+    /// `--link`: written into a layer of its own, over nothing (BuildKit's
+    /// independent layer), not over the stage's files.
+    pub link: bool,
 }
 
 /// A `RUN --mount` to set up.
@@ -604,6 +607,7 @@ fn copy(
         created_by: format!("{name} {chown_note}\0 in {dest} "),
         key_text,
         action: Action::Copy(CopyPlan {
+            link: c.link,
             from,
             sources,
             dest: dest_abs,

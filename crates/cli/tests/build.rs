@@ -608,3 +608,19 @@ fn cache_from_reuses_the_steps_of_a_loaded_image() {
     );
     assert_eq!(d.ok(&["run", "--rm", "reused:1"]), "A\nB\n");
 }
+
+#[test]
+fn copy_link_writes_a_layer_of_its_own() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let df = "FROM busybox:test\nRUN ln -s /etc /linked\nCOPY a.txt /linked/plain.txt\nCOPY --link a.txt /linked/linked.txt\n";
+    let ctx = context(&[("Dockerfile", df), ("a.txt", "A\n")]);
+    built(&d, &["-t", "link:1"], ctx.path());
+    let ls = |p: &str| d.ok(&["run", "--rm", "link:1", "ls", p]);
+    // Without --link the copy follows the image's symlink; with it, the
+    // layer knows nothing of the image below and holds a directory.
+    assert_eq!(ls("/etc/plain.txt"), "/etc/plain.txt\n");
+    assert_eq!(ls("/linked/linked.txt"), "/linked/linked.txt\n");
+    let etc = d.ok(&["run", "--rm", "link:1", "ls", "/etc"]);
+    assert!(!etc.contains("linked.txt"), "{etc}");
+}
