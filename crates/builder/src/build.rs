@@ -441,10 +441,13 @@ impl Run<'_> {
         if !self.opts.no_cache {
             let hit = match self.cached(&next.key)? {
                 Some(hit) => Some(hit),
-                None => self.restored(state, &next, &created_by)?,
+                None => match self.restored(state, &next, &created_by)? {
+                    Some(id) => Some((self.builder.store.config(&id)?, id)),
+                    None => None,
+                },
             };
-            if let Some(hit) = hit {
-                next.config = self.builder.store.config(&hit)?;
+            if let Some((config, hit)) = hit {
+                next.config = config;
                 next.image = Some(hit.clone());
                 *state = next;
                 self.progress.event(Event::Cached { number });
@@ -501,12 +504,11 @@ impl Run<'_> {
     }
 
     /// A cache hit whose image still exists.
-    fn cached(&self, key: &str) -> Result<Option<Digest>> {
+    /// (An entry goes with its image; a config that cannot be read is a
+    /// miss, the step runs again.)
+    fn cached(&self, key: &str) -> Result<Option<(ImageConfig, Digest)>> {
         match self.builder.cache.get(key)? {
-            Some(id) => match self.builder.store.config(&id) {
-                Ok(_) => Ok(Some(id)),
-                Err(_) => Ok(None),
-            },
+            Some(id) => Ok(self.builder.store.config(&id).ok().map(|c| (c, id))),
             None => Ok(None),
         }
     }

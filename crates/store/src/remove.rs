@@ -40,6 +40,16 @@ impl Store {
             )));
         }
         let full = r.with_default_tag().to_string();
+        // A tag already there costs no write (a cached rebuild re-tags).
+        let current: Option<String> = conn
+            .query_row("SELECT image_id FROM tags WHERE name = ?1", [&full], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(StoreError::db(format!("looking up {full}")))?;
+        if current.as_deref() == Some(id.to_string().as_str()) {
+            return Ok(full);
+        }
         conn.execute(
             "INSERT INTO tags (name, image_id, added_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, added_at = excluded.added_at",
