@@ -313,21 +313,24 @@ impl Writer<'_> {
         let mut head = [0u8; 512];
         let n = read_head(&mut file, &mut head).map_err(|e| self.err("reading", dest, e))?;
         let head = &head[..n];
-        let compressed =
-            head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        let bzip2 = head.starts_with(b"BZh");
+        let xz = head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
+        let compressed = bzip2
+            || xz
+            || head.starts_with(&[0x1f, 0x8b])
+            || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
         let plain_tar = head.len() >= 262 && &head[257..262] == b"ustar";
-        if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            return Err(BuildError::Invalid(
-                "ADD failed: bzip2 and xz archives are not supported yet; use gzip or zstd, or COPY and RUN tar".to_owned(),
-            ));
-        }
         if !compressed && !plain_tar {
             return Ok(false);
         }
         let dir = self.mkdir_all(dest)?;
         let reopened = open.open().map_err(|e| self.err("reading", dest, e))?;
-        let stream = berth_store::layers::decompress(reopened)
-            .map_err(|e| self.err("decompressing", dest, e))?;
+        let stream: Box<dyn std::io::Read> = match (bzip2, xz) {
+            (true, _) => Box::new(bzip2::read::MultiBzDecoder::new(reopened)),
+            (_, true) => Box::new(liblzma::read::XzDecoder::new_multi_decoder(reopened)),
+            _ => berth_store::layers::decompress(reopened)
+                .map_err(|e| self.err("decompressing", dest, e))?,
+        };
         // Extracted through the directory's handle: the archive is confined
         // to it, as Docker confines it with a chroot.
         let via = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
@@ -581,5 +584,21 @@ mod tests {
         );
         run(&f, &["plain.txt"], "/y/", add).unwrap();
         assert!(f.root.join("y/plain.txt").is_file());
+        // bzip2 and xz archives too, as Docker extracts them.
+        let tar_bytes = std::fs::read(f.ctx.join("a.tar")).unwrap();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        std::io::Write::write_all(&mut bz, &tar_bytes).unwrap();
+        std::fs::write(f.ctx.join("a.tar.bz2"), bz.finish().unwrap()).unwrap();
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+        std::io::Write::write_all(&mut xz, &tar_bytes).unwrap();
+        std::fs::write(f.ctx.join("a.tar.xz"), xz.finish().unwrap()).unwrap();
+        run(&f, &["a.tar.bz2"], "/bz/", add).unwrap();
+        run(&f, &["a.tar.xz"], "/xz/", add).unwrap();
+        for d in ["bz", "xz"] {
+            assert_eq!(
+                std::fs::read_to_string(f.root.join(d).join("inner/hello")).unwrap(),
+                "hi"
+            );
+        }
     }
 }
