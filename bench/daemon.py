@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from peers import Docker
+from peers import Berth, Docker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -82,34 +82,6 @@ def pids_named(fragment):
         if fragment in cmd:
             out.append(int(p))
     return out
-
-
-class Berth:
-    def __init__(self, tmp, binary):
-        self.bin = binary
-        self.root = os.path.join(tmp, "berth")
-        self.sock = os.path.join(tmp, "berth.sock")
-        self.proc = subprocess.Popen(
-            [binary, "daemon", "--data-root", self.root + "/data", "--exec-root",
-             self.root + "/exec", "-H", "unix://" + self.sock],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.env = dict(os.environ, BERTH_HOST="unix://" + self.sock)
-        for _ in range(300):
-            if os.path.exists(self.sock) and subprocess.run(
-                    self.cli("version"), capture_output=True, env=self.env).returncode == 0:
-                return
-            time.sleep(0.05)
-        raise SystemExit("berth daemon did not start")
-
-    def cli(self, *args):
-        return [self.bin, "-H", "unix://" + self.sock, *args]
-
-    def docker(self, *args):
-        return ["docker", "-H", "unix://" + self.sock, *args]
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
 
 
 def bundle(tmp, binary, root):

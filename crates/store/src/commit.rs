@@ -131,7 +131,7 @@ impl Store {
         }
         if !scratch.chain.is_empty() {
             self.layers
-                .mount(&scratch.chain, Some((&diff, &work)), &merged)?;
+                .mount_scratch(&scratch.chain, (&diff, &work), &merged)?;
             scratch.root = merged;
             scratch.mounted = true;
         }

@@ -214,6 +214,27 @@ impl LayerStore {
             upper,
             target,
             PAGE,
+            false,
+        )
+    }
+
+    /// [`Self::mount`] with an upper that is never synced: a scratch
+    /// layer, which a crash discards anyway (its diff is hashed and its
+    /// blob synced when it is committed).
+    pub(crate) fn mount_scratch(
+        &self,
+        chains: &[Digest],
+        upper: (&Path, &Path),
+        target: &Path,
+    ) -> Result<()> {
+        crate::overlay::mount(
+            &self.dir,
+            &self.lowerdir(chains),
+            chains.len(),
+            Some(upper),
+            target,
+            PAGE,
+            true,
         )
     }
 }
@@ -228,7 +249,15 @@ impl LayerStore {
         } else {
             format!("{}:{}", top.display(), self.lowerdir(chains))
         };
-        crate::overlay::mount(&self.dir, &lowerdir, chains.len() + 1, None, target, PAGE)
+        crate::overlay::mount(
+            &self.dir,
+            &lowerdir,
+            chains.len() + 1,
+            None,
+            target,
+            PAGE,
+            false,
+        )
     }
 }
 

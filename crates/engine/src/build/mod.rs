@@ -233,26 +233,61 @@ impl BuildBackend for BuildService {
     }
 
     fn run(&self, job: BuildJob, out: &mut (dyn Write + Send)) -> Result<()> {
+        let BuildJob {
+            tree,
+            planned,
+            opts,
+            quiet,
+            _dir: dir,
+        } = job;
+        let result = self.run_job(planned, &tree, &opts, quiet, out);
+        drop(tree);
+        // Thousands of files may go: not while the client waits.
+        std::thread::spawn(move || drop(dir));
+        result
+    }
+
+    fn prune(&self) -> Result<BuildPrune> {
+        self.prune_cache()
+    }
+
+    fn usage(&self) -> Result<Vec<CacheUsage>> {
+        self.cache_usage()
+    }
+}
+
+impl BuildService {
+    fn run_job(
+        &self,
+        planned: berth_builder::Planned,
+        tree: &Tree,
+        opts: &BuildOptions,
+        quiet: bool,
+        out: &mut (dyn Write + Send),
+    ) -> Result<()> {
         let stream = Stream {
             out: Mutex::new(out),
-            quiet: job.quiet,
+            quiet,
+
             gone: std::sync::atomic::AtomicBool::new(false),
         };
         let cancelled = || stream.gone.load(std::sync::atomic::Ordering::Relaxed);
-        let finished = std::sync::atomic::AtomicBool::new(false);
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let probe = &stream;
         let result = std::thread::scope(|s| {
             // A client that hangs up while a step prints nothing is noticed
-            // by empty writes: the build is cancelled, its step killed.
-            s.spawn(|| {
-                while !finished.load(std::sync::atomic::Ordering::Relaxed) {
-                    stream.probe();
-                    std::thread::sleep(std::time::Duration::from_millis(250));
+            // by empty writes: the build is cancelled, its step killed. The
+            // end of the build wakes the probe at once (a sleep here held
+            // every answer back to the next 250 ms mark).
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    finished.recv_timeout(std::time::Duration::from_millis(250))
+                {
+                    probe.probe();
                 }
             });
-            let r = self
-                .builder()
-                .run(job.planned, &job.tree, &job.opts, &stream, &cancelled);
-            finished.store(true, std::sync::atomic::Ordering::Relaxed);
+            let r = self.builder().run(planned, tree, opts, &stream, &cancelled);
+            drop(done);
             r
         });
         match result {
@@ -292,7 +327,7 @@ impl BuildBackend for BuildService {
         Ok(())
     }
 
-    fn prune(&self) -> Result<BuildPrune> {
+    fn prune_cache(&self) -> Result<BuildPrune> {
         let mut report = BuildPrune::default();
         let entries = self.cache.clear().map_err(from_build)?;
         report.deleted = entries.iter().map(|e| e.key.clone()).collect();
@@ -331,7 +366,7 @@ impl BuildBackend for BuildService {
         Ok(report)
     }
 
-    fn usage(&self) -> Result<Vec<CacheUsage>> {
+    fn cache_usage(&self) -> Result<Vec<CacheUsage>> {
         let mut out = Vec::new();
         for e in self.cache.entries().map_err(from_build)? {
             let Ok(summary) = self.store.summary_of(&e.image) else {
