@@ -126,7 +126,7 @@ impl Run<'_> {
             progress: self.progress,
             number,
         };
-        let cancelled = || (self.cancelled)() || self.failed_elsewhere_pub();
+        let cancelled = || (self.cancelled)() || self.failed_elsewhere();
         let finished = self
             .builder
             .executor

@@ -299,11 +299,8 @@ impl Run<'_> {
         }
     }
 
-    pub(crate) fn failed_elsewhere_pub(&self) -> bool {
-        self.failed_elsewhere()
-    }
-
-    fn failed_elsewhere(&self) -> bool {
+    /// Whether another stage failed (this one should stop).
+    pub(crate) fn failed_elsewhere(&self) -> bool {
         lock(&self.done)
             .iter()
             .any(|d| matches!(d, Some(StageResult::Failed)))

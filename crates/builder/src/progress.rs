@@ -1,6 +1,5 @@
 //! What a build reports as it goes; the engine renders it as Docker's
-//! build stream (`Step 2/5 : RUN …`, ` ---> Using cache`, ` ---> 3f2a…`),
-//! tests collect it.
+//! build stream (`Step 2/5 : RUN …`, ` ---> Using cache`, ` ---> 3f2a…`).
 
 use std::time::Duration;
 
@@ -32,25 +31,4 @@ pub enum Event {
 /// Where a build reports. Called from the threads of concurrent stages.
 pub trait Progress: Send + Sync {
     fn event(&self, e: Event);
-}
-
-/// Reports nowhere.
-#[derive(Debug, Default)]
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn event(&self, _: Event) {}
-}
-
-/// Collects events (for tests and `--quiet` summaries).
-#[derive(Debug, Default)]
-pub struct Collect(pub std::sync::Mutex<Vec<Event>>);
-
-impl Progress for Collect {
-    fn event(&self, e: Event) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(e);
-    }
 }

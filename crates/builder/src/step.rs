@@ -260,7 +260,7 @@ pub fn prepare(instr: &Instruction, s: &mut StageState, i: &Inputs<'_>) -> Resul
             meta(s, format!("STOPSIGNAL {sig}"))
         }
         Kind::Healthcheck(h) => {
-            let value = healthcheck(s, h);
+            let value = healthcheck(h);
             s.run_config().healthcheck = Some(value.clone());
             meta(s, format!("HEALTHCHECK {}", healthcheck_text(&value)))
         }
@@ -702,7 +702,7 @@ fn check_signal(sig: &str) -> std::result::Result<(), String> {
     }
 }
 
-fn healthcheck(s: &StageState, h: &Healthcheck) -> Value {
+fn healthcheck(h: &Healthcheck) -> Value {
     match h {
         Healthcheck::None => json!({ "Test": ["NONE"] }),
         Healthcheck::Check {
@@ -719,7 +719,6 @@ fn healthcheck(s: &StageState, h: &Healthcheck) -> Value {
                     .collect(),
                 Command::Shell(line) => vec!["CMD-SHELL".to_owned(), line.clone()],
             };
-            let _ = s;
             let mut v = json!({ "Test": test });
             let ns =
                 |d: &std::time::Duration| json!(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));

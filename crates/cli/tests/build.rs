@@ -624,3 +624,34 @@ fn copy_link_writes_a_layer_of_its_own() {
     let etc = d.ok(&["run", "--rm", "link:1", "ls", "/etc"]);
     assert!(!etc.contains("linked.txt"), "{etc}");
 }
+
+#[test]
+fn a_daemon_killed_during_a_step_removes_the_step_when_it_comes_back() {
+    let mut d = Daemon::start();
+    d.import_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox:test\nRUN echo started; sleep 600\n",
+    )]);
+    let ctx_arg = ctx.path().display().to_string();
+    let mut child = d
+        .berth_command(&["build", "--progress=plain", "-t", "orphan:1", &ctx_arg])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap() == "started"), "the step never ran");
+    d.kill9();
+    child.wait().unwrap();
+    d.restart();
+    assert_eq!(
+        d.ok(&["ps", "-aq"]),
+        "",
+        "the interrupted step's container is left"
+    );
+    assert_eq!(d.mounts_under(), 0, "a mount is left");
+    assert!(d
+        .fails(&["image", "inspect", "orphan:1"])
+        .contains("o such image"));
+}

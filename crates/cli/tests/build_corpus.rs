@@ -270,6 +270,22 @@ fn hashes_out(s: &str) -> String {
     out
 }
 
+/// History entries as compared: `created_by` (content hashes masked,
+/// they are each engine's own) and `empty_layer`.
+fn history(entries: &Value) -> Vec<(String, bool)> {
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                hashes_out(h["created_by"].as_str().unwrap_or("")),
+                h["empty_layer"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
 fn compare(case: &str, json: &Value, saved: &Saved, base: &Saved, problems: &mut Vec<String>) {
     let mut say = |what: String| problems.push(format!("{case}: {what}"));
     let cfg = &saved.config["config"];
@@ -293,28 +309,7 @@ fn compare(case: &str, json: &Value, saved: &Saved, base: &Saved, problems: &mut
         say(format!("layers: docker {}, berth {layers}", json["layers"]));
     }
     if json["builder"] == "classic" {
-        let want: Vec<(String, bool)> = json["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    hashes_out(h["created_by"].as_str().unwrap_or("")),
-                    h["empty_layer"].as_bool().unwrap_or(false),
-                )
-            })
-            .collect();
-        let got: Vec<(String, bool)> = saved.config["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    hashes_out(h["created_by"].as_str().unwrap_or("")),
-                    h["empty_layer"].as_bool().unwrap_or(false),
-                )
-            })
-            .collect();
+        let (want, got) = (history(&json["history"]), history(&saved.config["history"]));
         if want != got {
             say(format!("history:\n  docker {want:?}\n  berth  {got:?}"));
         }

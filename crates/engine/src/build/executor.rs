@@ -14,6 +14,9 @@ use berth_builder::{Executor, Finished, RunMount, RunStep};
 use crate::containers::model::{CreateRequest, HostConfig};
 use crate::containers::{AttachOptions, ContainerService};
 
+/// The label of a build step's container.
+pub const STEP_LABEL: &str = "berth.build-step";
+
 /// Runs build steps as containers.
 #[derive(Debug, Clone)]
 pub struct ContainerExecutor {
@@ -143,10 +146,7 @@ fn request(step: &RunStep) -> CreateRequest {
         env: Some(step.env.clone()),
         working_dir: step.workdir.clone(),
         user: step.user.clone(),
-        labels: Some(BTreeMap::from([(
-            "berth.build-step".to_owned(),
-            "true".to_owned(),
-        )])),
+        labels: Some(BTreeMap::from([(STEP_LABEL.to_owned(), "true".to_owned())])),
         attach_stdout: true,
         attach_stderr: true,
         host_config: HostConfig {

@@ -107,6 +107,7 @@ impl BuildService {
         std::fs::create_dir_all(&contexts)
             .map_err(|e| internal("creating the builder's directory", e))?;
         let cache = CacheIndex::open(&store.root().join("berth.db")).map_err(from_build)?;
+        remove_orphan_steps(&containers)?;
         Ok(Self {
             store,
             cache,
@@ -134,6 +135,26 @@ impl BuildService {
         })?;
         Ok(dir)
     }
+}
+
+/// The containers of steps whose build died with the last daemon: no
+/// build will take their changes, so they go (a running one is killed).
+fn remove_orphan_steps(containers: &ContainerService) -> Result<()> {
+    for rec in containers.records()? {
+        let is_step = rec
+            .request
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(executor::STEP_LABEL));
+        if is_step {
+            tracing::info!(
+                id = rec.id,
+                "removing the container of an interrupted build step"
+            );
+            containers.remove(&rec.id, true)?;
+        }
+    }
+    Ok(())
 }
 
 fn internal(context: &str, e: impl std::fmt::Display) -> EngineError {

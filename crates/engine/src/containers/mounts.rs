@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use berth_builder::step::clean_path;
 use serde_json::{json, Value};
 
 use super::model::HostConfig;
+
 use crate::error::{EngineError, ErrorKind, Result};
 
 /// The options a tmpfs mount may carry (tmpfs(5) and the generic flags).
@@ -118,29 +120,14 @@ fn destination(dest: &str, spec: &str) -> Result<String> {
             "invalid mount config: the mount destination {dest:?} in {spec:?} must be an absolute path"
         )));
     }
-    let clean = clean(dest);
+    // `..` clamps at `/` (Go's path.Clean); the caller refuses `/` itself.
+    let clean = clean_path(dest);
     if clean == "/" {
         return Err(EngineError::invalid(format!(
             "invalid mount config: {spec:?} cannot be mounted at '/'"
         )));
     }
     Ok(clean)
-}
-
-/// `/a//b/./c/` → `/a/b/c`; `..` is refused by the caller's absolute check
-/// only where it climbs above the root, which `clean` clamps at `/`.
-fn clean(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 /// `/host:/container[:ro|rw][,propagation][,z|Z|nocopy]`.
@@ -180,7 +167,7 @@ fn bind(spec: &str) -> Result<Value> {
     Ok(json!({
         "destination": dest,
         "type": "bind",
-        "source": clean(source),
+        "source": clean_path(source),
         "options": ["rbind", mode, propagation],
     }))
 }
