@@ -358,8 +358,7 @@ impl Writer<'_> {
     }
 }
 
-fn read_head(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
-    use std::io::Read;
+fn read_head(file: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read(&mut buf[n..])? {

@@ -4,8 +4,6 @@
 //! The checksum goes into the step's key, so a change to exactly the files
 //! a step uses — and nothing else — invalidates it.
 
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 
 use berth_store::View;
 
@@ -122,7 +120,7 @@ impl<'r> Run<'r> {
                 let rel = rel.into_iter().next().unwrap_or_default();
                 out.checksum
                     .push_str(&held.tree().checksum(std::slice::from_ref(&rel))?);
-                let source = host_path(held.tree(), &rel)?;
+                let source = held.tree().host_path(&rel)?;
                 out.mounts.push(RunMount::Bind {
                     source,
                     target: target.clone(),
@@ -238,16 +236,7 @@ fn inline<'a>(files: &[(String, String)]) -> Result<Held<'a>> {
     })
 }
 
-/// Where a path of a tree really is on the host, resolved inside the tree
-/// (so a symlink cannot point a mount at a host path outside it).
-fn host_path(tree: &Tree, rel: &str) -> Result<PathBuf> {
-    let fd = tree
-        .root()
-        .open_read(rel)
-        .map_err(|e| BuildError::io("opening", tree.path().join(rel), e))?;
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-        .map_err(|e| BuildError::io("resolving", tree.path().join(rel), e))
-}
+
 
 fn make_cache_dir(dir: &std::path::Path, mode: u32, uid: u32, gid: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;

@@ -7,6 +7,7 @@
 //! anything. `RUN` goes through an [`Executor`] the engine implements.
 
 mod actions;
+pub mod archive;
 pub mod build;
 pub mod cache;
 pub mod cache_from;
@@ -28,4 +29,5 @@ pub use cache::CacheIndex;
 pub use error::{BuildError, Result};
 pub use exec::{Executor, Finished, RunMount, RunStep};
 pub use progress::{Event, Progress};
+pub use archive::Archive;
 pub use tree::Tree;

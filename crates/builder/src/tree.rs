@@ -7,7 +7,8 @@
 //! so a build can never read a file outside it. A source named directly is
 //! followed if it is a symlink (inside the tree, as Docker does); entries
 //! under a source directory are never followed: symlinks are copied as
-//! symlinks.
+//! symlinks. A context received as a tar stream stays one
+//! ([`Archive`]): the same rules, resolved in memory.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -19,6 +20,7 @@ use berth_store::fsroot::Root;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use sha2::{Digest as _, Sha256};
 
+use crate::archive::Archive;
 use crate::error::{BuildError, Result};
 use crate::ignore::{glob_match, has_wildcards, Dockerignore};
 
@@ -50,16 +52,33 @@ pub struct Entry {
 /// A handle to read one entry's content.
 #[derive(Debug)]
 pub struct Opener<'a> {
-    at: &'a OwnedFd,
-    name: Option<&'a str>,
+    src: Src<'a>,
 }
+
+#[derive(Debug)]
+enum Src<'a> {
+    /// `name` in the directory `at`, or `at` itself.
+    At {
+        at: &'a OwnedFd,
+        name: Option<&'a str>,
+    },
+    /// A node of a received context.
+    Node { archive: &'a Archive, index: usize },
+}
+
+/// An entry's content.
+pub type Content = io::Take<std::fs::File>;
 
 impl Opener<'_> {
     /// The entry's content (a regular file; never follows a symlink).
-    pub fn open(&self) -> io::Result<std::fs::File> {
-        let fd = match self.name {
+    pub fn open(&self) -> io::Result<Content> {
+        let (at, name) = match self.src {
+            Src::At { at, name } => (at, name),
+            Src::Node { archive, index } => return archive.open(index),
+        };
+        let fd = match name {
             Some(name) => rfs::openat(
-                self.at,
+                at,
                 name,
                 OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
@@ -67,19 +86,34 @@ impl Opener<'_> {
             // The source itself, opened when it was resolved: opened anew
             // (a dup would share, and move, its offset).
             None => rfs::open(
-                format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(self.at)),
+                format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(at)),
                 OFlags::RDONLY | OFlags::CLOEXEC,
                 Mode::empty(),
             )?,
         };
-        Ok(std::fs::File::from(fd))
+        Ok(std::fs::File::from(fd).take(u64::MAX))
     }
+
+    /// The content hash, where it is already known.
+    fn known_hash(&self) -> Option<[u8; 32]> {
+        match self.src {
+            Src::Node { archive, index } => Some(archive.node(index).hash),
+            Src::At { .. } => None,
+        }
+    }
+}
+
+/// Where a tree's entries are.
+#[derive(Debug)]
+enum Backing {
+    Dir(Root),
+    Archive(Archive),
 }
 
 /// A tree to copy from.
 #[derive(Debug)]
 pub struct Tree {
-    root: Root,
+    backing: Backing,
     path: PathBuf,
     ignore: Option<Dockerignore>,
     /// Whether this is the build context (errors say so).
@@ -92,7 +126,21 @@ impl Tree {
     /// The build context at `dir`, filtered by its `.dockerignore`.
     pub fn context(dir: &Path) -> Result<Self> {
         let root = Root::open(dir).map_err(|e| BuildError::io("opening the context", dir, e))?;
-        let ignore = match root.read(".dockerignore") {
+        Self::context_of(Backing::Dir(root), dir.to_owned())
+    }
+
+    /// A build context received as a tar stream, filtered by its
+    /// `.dockerignore`.
+    pub fn context_archive(archive: Archive) -> Result<Self> {
+        Self::context_of(Backing::Archive(archive), PathBuf::from("<build context>"))
+    }
+
+    fn context_of(backing: Backing, dir: PathBuf) -> Result<Self> {
+        let read = match &backing {
+            Backing::Dir(root) => root.read(".dockerignore"),
+            Backing::Archive(a) => a.read(".dockerignore"),
+        };
+        let ignore = match read {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 Some(
@@ -104,8 +152,8 @@ impl Tree {
             Err(e) => return Err(BuildError::io("reading", dir.join(".dockerignore"), e)),
         };
         Ok(Self {
-            root,
-            path: dir.to_owned(),
+            backing,
+            path: dir,
             ignore,
             context: true,
             hashes: Mutex::new(HashMap::new()),
@@ -116,7 +164,7 @@ impl Tree {
     pub fn rootfs(dir: &Path) -> Result<Self> {
         let root = Root::open(dir).map_err(|e| BuildError::io("opening", dir, e))?;
         Ok(Self {
-            root,
+            backing: Backing::Dir(root),
             path: dir.to_owned(),
             ignore: None,
             context: false,
@@ -129,14 +177,39 @@ impl Tree {
         &self.path
     }
 
-    /// The tree's root handle.
-    pub fn root(&self) -> &Root {
-        &self.root
+    /// Where `rel` (resolved inside the tree) is on the host, for a bind
+    /// mount: a received context is written out as files first.
+    pub fn host_path(&self, rel: &str) -> Result<PathBuf> {
+        let unpacked;
+        let (root, shown) = match &self.backing {
+            Backing::Dir(root) => (root, self.path.as_path()),
+            Backing::Archive(a) => {
+                let dir = a.unpacked()?;
+                unpacked = Root::open(dir).map_err(|e| BuildError::io("opening", dir, e))?;
+                (&unpacked, dir)
+            }
+        };
+        let fd = root
+            .open_read(rel)
+            .map_err(|e| BuildError::io("opening", shown.join(rel), e))?;
+        std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
+            .map_err(|e| BuildError::io("resolving", shown.join(rel), e))
     }
 
     /// Reads a file of the tree (the Dockerfile).
     pub fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
-        self.root.read(rel)
+        match &self.backing {
+            Backing::Dir(root) => root.read(rel),
+            Backing::Archive(a) => a.read(rel),
+        }
+    }
+
+    /// Whether `rel` exists (followed, inside the tree).
+    fn exists(&self, rel: &str) -> io::Result<()> {
+        match &self.backing {
+            Backing::Dir(root) => root.open_read(rel).map(drop),
+            Backing::Archive(a) => a.lookup(rel, true).map(drop),
+        }
     }
 
     fn excluded(&self, rel: &str) -> bool {
@@ -151,8 +224,8 @@ impl Tree {
             if !rel.is_empty() && self.excluded(&rel) {
                 return Err(self.not_found(source));
             }
-            return match self.root.open_read(&rel) {
-                Ok(_) => Ok(vec![rel]),
+            return match self.exists(&rel) {
+                Ok(()) => Ok(vec![rel]),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.not_found(source)),
                 Err(e) => Err(BuildError::io("resolving", self.path.join(&rel), e)),
             };
@@ -182,7 +255,7 @@ impl Tree {
             }
             found = next;
         }
-        found.retain(|p| !self.excluded(p) && self.root.open_read(p).is_ok());
+        found.retain(|p| !self.excluded(p) && self.exists(p).is_ok());
         found.sort();
         if found.is_empty() {
             return Err(BuildError::Invalid(format!(
@@ -227,7 +300,16 @@ impl Tree {
 
     /// The names in a directory of the tree.
     fn names(&self, dir: &str) -> Result<Vec<String>> {
-        let fd = match self.root.open_read(dir) {
+        let root = match &self.backing {
+            Backing::Dir(root) => root,
+            Backing::Archive(a) => {
+                return Ok(match a.lookup(dir, true) {
+                    Ok(i) => a.node(i).names().map(str::to_owned).collect(),
+                    Err(_) => Vec::new(),
+                })
+            }
+        };
+        let fd = match root.open_read(dir) {
             Ok(fd) => fd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(BuildError::io("listing", self.path.join(dir), e)),
@@ -256,24 +338,78 @@ impl Tree {
         source: &str,
         f: &mut dyn FnMut(&Entry, &Opener<'_>) -> Result<()>,
     ) -> Result<()> {
-        let fd = self
-            .root
+        let root = match &self.backing {
+            Backing::Dir(root) => root,
+            Backing::Archive(a) => return self.visit_archive(a, source, f),
+        };
+        let fd = root
             .open_read(source)
             .map_err(|e| BuildError::io("opening", self.path.join(source), e))?;
         let st = rfs::fstat(&fd)
             .map_err(|e| BuildError::io("reading", self.path.join(source), e.into()))?;
         let top = entry_of(String::new(), &st, None);
-        f(
-            &top,
-            &Opener {
-                at: &fd,
-                name: None,
-            },
-        )?;
+        let src = Src::At {
+            at: &fd,
+            name: None,
+        };
+        f(&top, &Opener { src })?;
         if top.kind == Kind::Dir {
             self.walk(&fd, source, "", f)?;
         }
         Ok(())
+    }
+
+    /// [`Tree::visit`] over a received context.
+    fn visit_archive(
+        &self,
+        a: &Archive,
+        source: &str,
+        f: &mut dyn FnMut(&Entry, &Opener<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let index = a
+            .lookup(source, true)
+            .map_err(|e| BuildError::io("opening", self.path.join(source), e))?;
+        let top = entry_of_node(String::new(), a.node(index));
+        let src = Src::Node { archive: a, index };
+        f(&top, &Opener { src })?;
+        if top.kind == Kind::Dir {
+            self.walk_archive(a, index, source, "", f)?;
+        }
+        Ok(())
+    }
+
+    fn walk_archive(
+        &self,
+        a: &Archive,
+        dir: usize,
+        source: &str,
+        rel: &str,
+        f: &mut dyn FnMut(&Entry, &Opener<'_>) -> Result<()>,
+    ) -> Result<()> {
+        for name in a.node(dir).names() {
+            let Some(index) = a.child(dir, name) else {
+                continue;
+            };
+            let child_rel = join(rel, name);
+            let in_tree = join(source, &child_rel);
+            let node = a.node(index);
+            let excluded = self.excluded(&in_tree);
+            if excluded && (node.kind != Kind::Dir || self.can_skip_dir(&in_tree)) {
+                continue;
+            }
+            if !excluded {
+                let src = Src::Node { archive: a, index };
+                f(&entry_of_node(child_rel.clone(), node), &Opener { src })?;
+            }
+            if node.kind == Kind::Dir {
+                self.walk_archive(a, index, source, &child_rel, f)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn can_skip_dir(&self, rel: &str) -> bool {
+        self.ignore.as_ref().is_some_and(|i| i.can_skip_dir(rel))
     }
 
     fn walk(
@@ -301,13 +437,7 @@ impl Tree {
                 .map_err(|e| err(e.into()))?;
             let kind = kind_of(&st);
             let excluded = self.excluded(&in_tree);
-            if excluded
-                && (kind != Kind::Dir
-                    || self
-                        .ignore
-                        .as_ref()
-                        .is_some_and(|i| i.can_skip_dir(&in_tree)))
-            {
+            if excluded && (kind != Kind::Dir || self.can_skip_dir(&in_tree)) {
                 continue;
             }
             let link = match kind {
@@ -324,13 +454,11 @@ impl Tree {
             }
             let entry = entry_of(child_rel.clone(), &st, link);
             if !excluded {
-                f(
-                    &entry,
-                    &Opener {
-                        at: dir,
-                        name: Some(&name),
-                    },
-                )?;
+                let src = Src::At {
+                    at: dir,
+                    name: Some(&name),
+                };
+                f(&entry, &Opener { src })?;
             }
             if kind == Kind::Dir {
                 let sub = rfs::openat(
@@ -378,6 +506,9 @@ impl Tree {
     }
 
     fn content_hash(&self, path: &str, open: &Opener<'_>) -> Result<[u8; 32]> {
+        if let Some(h) = open.known_hash() {
+            return Ok(h);
+        }
         if let Some(h) = self.lock_hashes().get(path) {
             return Ok(*h);
         }
@@ -422,6 +553,17 @@ fn kind_of(st: &rfs::Stat) -> Kind {
         FileType::Directory => Kind::Dir,
         FileType::Symlink => Kind::Symlink,
         _ => Kind::Other,
+    }
+}
+
+fn entry_of_node(rel: String, node: &crate::archive::Node) -> Entry {
+    Entry {
+        rel,
+        kind: node.kind,
+        mode: node.mode,
+        size: node.size,
+        mtime: node.mtime,
+        link: node.link.clone(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The build service: `POST /build` (Docker's classic builder API) and
-//! `POST /build/prune`. The context arrives as a tar stream and is
-//! unpacked, confined, into a directory of its own; the builder runs over
+//! `POST /build/prune`. The context arrives as a tar stream and stays
+//! one (a [`berth_builder::Archive`]: entries indexed and hashed in
+//! memory, contents in one unlinked spool file); the builder runs over
 //! it with [`executor::ContainerExecutor`] for `RUN`; progress goes back as
 //! Docker's JSON message stream (`{"stream": …}`, `{"aux": {"ID": …}}`,
 //! `{"errorDetail": …}`), which the docker CLI and the SDKs print.
@@ -12,7 +13,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_builder::{BuildError, BuildOptions, Builder, CacheIndex, Event, Progress, Tree};
+use berth_builder::{Archive, BuildError, BuildOptions, Builder, CacheIndex, Event, Progress, Tree};
 use berth_store::Store;
 use serde_json::json;
 
@@ -77,8 +78,6 @@ pub struct BuildJob {
     planned: berth_builder::Planned,
     opts: BuildOptions,
     quiet: bool,
-    /// The unpacked context, removed when the job ends.
-    _dir: tempfile::TempDir,
 }
 
 /// The build service.
@@ -117,23 +116,11 @@ impl BuildService {
         })
     }
 
-    fn unpack_context(&self, context: &mut (dyn Read + Send)) -> Result<tempfile::TempDir> {
-        let dir = tempfile::Builder::new()
-            .prefix("ctx-")
-            .tempdir_in(self.root.join("contexts"))
-            .map_err(|e| internal("creating a context directory", e))?;
+    fn receive_context(&self, context: &mut (dyn Read + Send)) -> Result<Tree> {
         let stream = berth_store::layers::decompress(context)
             .map_err(|e| EngineError::invalid(format!("reading the build context: {e}")))?;
-        berth_store::unpack::unpack(
-            "build context",
-            stream,
-            dir.path(),
-            berth_store::unpack::UnpackOptions::default(),
-        )
-        .map_err(|e| {
-            EngineError::invalid(format!("the build context is not a valid tar archive: {e}"))
-        })?;
-        Ok(dir)
+        let archive = Archive::receive(stream, &self.root.join("contexts")).map_err(from_build)?;
+        Tree::context_archive(archive).map_err(from_build)
     }
 }
 
@@ -231,8 +218,7 @@ impl Progress for Stream<'_> {
 
 impl BuildBackend for BuildService {
     fn prepare(&self, context: &mut (dyn Read + Send), req: &BuildRequest) -> Result<BuildJob> {
-        let dir = self.unpack_context(context)?;
-        let tree = Tree::context(dir.path()).map_err(from_build)?;
+        let tree = self.receive_context(context)?;
         let opts = BuildOptions {
             dockerfile: req.dockerfile.clone(),
             tags: req.tags.clone(),
@@ -249,7 +235,6 @@ impl BuildBackend for BuildService {
             planned,
             opts,
             quiet: req.quiet,
-            _dir: dir,
         })
     }
 
@@ -259,12 +244,11 @@ impl BuildBackend for BuildService {
             planned,
             opts,
             quiet,
-            _dir: dir,
         } = job;
         let result = self.run_job(planned, &tree, &opts, quiet, out);
-        drop(tree);
-        // Thousands of files may go: not while the client waits.
-        std::thread::spawn(move || drop(dir));
+        // A context written out for a bind mount may hold thousands of
+        // files: not removed while the client waits.
+        std::thread::spawn(move || drop(tree));
         result
     }
 
