@@ -83,7 +83,8 @@ impl Archive {
         let now = now();
         let spool_err = |e| BuildError::io("writing the context spool in", scratch, e);
         // Written through a duplicate: reads reopen the file anyway.
-        let mut writer = io::BufWriter::with_capacity(1 << 20, spool.try_clone().map_err(spool_err)?);
+        let mut writer =
+            io::BufWriter::with_capacity(1 << 20, spool.try_clone().map_err(spool_err)?);
         let mut archive = Self {
             nodes: vec![Node::dir(0o755, now)],
             spool,
@@ -341,16 +342,17 @@ fn read_node<R: Read>(
 }
 
 fn bad_tar(e: io::Error) -> BuildError {
-    BuildError::Invalid(format!(
-        "the build context is not a valid tar archive: {e}"
-    ))
+    BuildError::Invalid(format!("the build context is not a valid tar archive: {e}"))
 }
 
 fn now() -> (i64, i64) {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    (i64::try_from(d.as_secs()).unwrap_or(0), i64::from(d.subsec_nanos()))
+    (
+        i64::try_from(d.as_secs()).unwrap_or(0),
+        i64::from(d.subsec_nanos()),
+    )
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! The checksum goes into the step's key, so a change to exactly the files
 //! a step uses — and nothing else — invalidates it.
 
-
 use berth_store::View;
 
 use crate::build::Run;
@@ -21,7 +20,7 @@ use crate::tree::{Kind, Tree};
 pub(crate) enum Held<'a> {
     Context(&'a Tree),
     Own {
-        tree: Tree,
+        tree: Box<Tree>,
         /// Kept mounted (or kept) while the tree is used.
         _view: Option<View>,
         _temp: Option<tempfile::TempDir>,
@@ -192,7 +191,7 @@ impl<'r> Run<'r> {
         match image {
             Some(id) => {
                 let view = self.builder.store.view(&id)?;
-                let tree = Tree::rootfs(view.root())?;
+                let tree = Box::new(Tree::rootfs(view.root())?);
                 Ok(Held::Own {
                     tree,
                     _view: Some(view),
@@ -210,7 +209,7 @@ fn downloads<'a>(urls: &[String], checksum: Option<&str>) -> Result<Held<'a>> {
     for url in urls {
         crate::fetch::download(url, temp.path(), checksum)?;
     }
-    let tree = Tree::rootfs(temp.path())?;
+    let tree = Box::new(Tree::rootfs(temp.path())?);
     Ok(Held::Own {
         tree,
         _view: None,
@@ -228,15 +227,13 @@ fn inline<'a>(files: &[(String, String)]) -> Result<Held<'a>> {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644))
             .map_err(|e| BuildError::io("setting the mode of", &p, e))?;
     }
-    let tree = Tree::rootfs(temp.path())?;
+    let tree = Box::new(Tree::rootfs(temp.path())?);
     Ok(Held::Own {
         tree,
         _view: None,
         _temp: Some(temp),
     })
 }
-
-
 
 fn make_cache_dir(dir: &std::path::Path, mode: u32, uid: u32, gid: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;

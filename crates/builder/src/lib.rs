@@ -24,10 +24,10 @@ pub mod step;
 pub mod tree;
 pub mod user;
 
+pub use archive::Archive;
 pub use build::{BuildOptions, Builder, Built, Planned};
 pub use cache::CacheIndex;
 pub use error::{BuildError, Result};
 pub use exec::{Executor, Finished, RunMount, RunStep};
 pub use progress::{Event, Progress};
-pub use archive::Archive;
 pub use tree::Tree;

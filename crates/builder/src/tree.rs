@@ -192,8 +192,11 @@ impl Tree {
         let fd = root
             .open_read(rel)
             .map_err(|e| BuildError::io("opening", shown.join(rel), e))?;
-        std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
-            .map_err(|e| BuildError::io("resolving", shown.join(rel), e))
+        std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ))
+        .map_err(|e| BuildError::io("resolving", shown.join(rel), e))
     }
 
     /// Reads a file of the tree (the Dockerfile).

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use berth_builder::ignore::Dockerignore;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use bollard::Docker;
+use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
 
@@ -81,8 +82,8 @@ fn labels(raw: &[String]) -> HashMap<String, String> {
 }
 
 pub async fn build(d: &Docker, a: &BuildArgs) -> Result<i32> {
-    let (reader, dockerfile) = context_stream(a)?;
-    let body = bollard::body_stream(super::images::reader_stream(reader));
+    let (chunks, dockerfile) = context_stream(a)?;
+    let body = bollard::body_stream(chunks);
     let mut opts = BuildImageOptionsBuilder::new()
         .dockerfile(&dockerfile)
         .buildargs(&build_args(&a.build_arg))
@@ -176,13 +177,11 @@ fn exit_code(message: &str) -> i32 {
         .unwrap_or(1)
 }
 
-/// The context as a tar stream, and the Dockerfile's name in it.
-fn context_stream(a: &BuildArgs) -> Result<(Box<dyn std::io::Read + Send>, String)> {
+/// The context as a stream of tar chunks, and the Dockerfile's name in it.
+fn context_stream(a: &BuildArgs) -> Result<(ChunkStream, String)> {
     if a.context == "-" {
-        return Ok((
-            Box::new(std::io::stdin()),
-            a.file.clone().unwrap_or_default(),
-        ));
+        let stdin = super::images::reader_stream(Box::new(std::io::stdin()));
+        return Ok((Box::pin(stdin), a.file.clone().unwrap_or_default()));
     }
     let dir = PathBuf::from(&a.context);
     if !dir.is_dir() {
@@ -197,20 +196,62 @@ fn context_stream(a: &BuildArgs) -> Result<(Box<dyn std::io::Read + Send>, Strin
         Err(_) => Dockerignore::default(),
     };
     let keep = [dockerfile.clone(), ".dockerignore".to_owned()];
-    let (reader, mut writer) = std::io::pipe().context("making a pipe for the context")?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let name = dockerfile.clone();
     std::thread::spawn(move || {
+        let mut writer = Chunks {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
         let mut tar = tar::Builder::new(&mut writer);
         tar.follow_symlinks(false);
         let sent = add_tree(&mut tar, &dir, "", &ignore, &keep).and_then(|()| match &outside {
             Some(path) => tar.append_path_with_name(path, &name).map_err(Into::into),
             None => Ok(()),
         });
-        if let Err(e) = sent.and_then(|()| tar.finish().map_err(Into::into)) {
+        let finished = sent
+            .and_then(|()| tar.into_inner().map_err(Into::into))
+            .and_then(|w| w.flush().map_err(anyhow::Error::from));
+        if let Err(e) = finished {
             eprintln!("berth: sending the build context: {e:#}");
         }
     });
-    Ok((Box::new(reader), dockerfile))
+    let chunks =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    Ok((Box::pin(chunks), dockerfile))
+}
+
+/// The request body's chunks.
+type ChunkStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Bytes> + Send>>;
+
+/// How much of the context goes in one body chunk: a pipe's 64 KiB made
+/// hundreds of hops for a 20 MB context.
+const CHUNK: usize = 1 << 20;
+
+/// The tar writer's end: whole chunks to the request body.
+struct Chunks {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    buf: Vec<u8>,
+}
+
+impl Write for Chunks {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the build request ended")
+        })
+    }
 }
 
 /// `-f`: its path in the context, or (outside it) a name it is sent as.
@@ -233,7 +274,7 @@ fn dockerfile_in(dir: &Path, file: &Path) -> Result<(String, Option<PathBuf>)> {
 /// Adds `dir/rel` and everything below it that `.dockerignore` keeps;
 /// owners are sent as root (docker's CLI does the same).
 fn add_tree(
-    tar: &mut tar::Builder<&mut std::io::PipeWriter>,
+    tar: &mut tar::Builder<&mut Chunks>,
     root: &Path,
     rel: &str,
     ignore: &Dockerignore,

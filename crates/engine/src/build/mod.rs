@@ -13,7 +13,9 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_builder::{Archive, BuildError, BuildOptions, Builder, CacheIndex, Event, Progress, Tree};
+use berth_builder::{
+    Archive, BuildError, BuildOptions, Builder, CacheIndex, Event, Progress, Tree,
+};
 use berth_store::Store;
 use serde_json::json;
 
