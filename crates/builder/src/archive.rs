@@ -78,6 +78,13 @@ impl Archive {
     /// Reads a tar stream (already decompressed); the spool goes in
     /// `scratch`, unlinked from the start.
     pub fn receive(stream: impl Read, scratch: &Path) -> Result<Self> {
+        // The bound layers have: a decompression bomb stops here.
+        let limit = berth_store::unpack::UnpackOptions::default().max_bytes;
+        Self::receive_bounded(stream, scratch, limit)
+    }
+
+    /// [`Archive::receive`], refusing more than `limit` bytes of content.
+    fn receive_bounded(stream: impl Read, scratch: &Path, limit: u64) -> Result<Self> {
         let spool = tempfile::tempfile_in(scratch)
             .map_err(|e| BuildError::io("creating a context spool in", scratch, e))?;
         let now = now();
@@ -96,7 +103,7 @@ impl Archive {
         let entries = tar.entries().map_err(bad_tar)?;
         for entry in entries {
             let mut entry = entry.map_err(bad_tar)?;
-            let Some(node) = read_node(&mut entry, &mut writer, &mut written)? else {
+            let Some(node) = read_node(&mut entry, &mut writer, &mut written, limit)? else {
                 continue;
             };
             let path = entry.path().map_err(bad_tar)?.into_owned();
@@ -297,6 +304,7 @@ fn read_node<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     spool: &mut impl Write,
     written: &mut u64,
+    limit: u64,
 ) -> Result<Option<Incoming>> {
     let h = entry.header();
     let mode = h.mode().map_err(bad_tar)? & 0o7777;
@@ -320,6 +328,11 @@ fn read_node<R: Read>(
                     .write_all(&buf[..n])
                     .map_err(|e| BuildError::io("writing the context spool", "", e))?;
                 *written += n as u64;
+                if *written > limit {
+                    return Err(BuildError::Invalid(format!(
+                        "the build context holds more than {limit} bytes of file content"
+                    )));
+                }
             }
             node.size = *written - node.offset;
             node.hash = hash.finalize().into();
@@ -474,6 +487,10 @@ mod tests {
 
         let err = Archive::receive(&b"not a tar at all"[..], scratch.path());
         assert!(err.is_err());
+
+        let tar = tar_of(context_dir().path());
+        let err = Archive::receive_bounded(&tar[..], scratch.path(), 8).unwrap_err();
+        assert!(err.to_string().contains("more than 8 bytes"), "{err}");
         // Nothing was written beside the (unlinked) spools.
         assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
     }

@@ -136,11 +136,14 @@ impl Tree {
     }
 
     fn context_of(backing: Backing, dir: PathBuf) -> Result<Self> {
-        let read = match &backing {
-            Backing::Dir(root) => root.read(".dockerignore"),
-            Backing::Archive(a) => a.read(".dockerignore"),
+        let mut tree = Self {
+            backing,
+            path: dir,
+            ignore: None,
+            context: true,
+            hashes: Mutex::new(HashMap::new()),
         };
-        let ignore = match read {
+        tree.ignore = match tree.read(".dockerignore") {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 Some(
@@ -149,15 +152,15 @@ impl Tree {
                 )
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(BuildError::io("reading", dir.join(".dockerignore"), e)),
+            Err(e) => {
+                return Err(BuildError::io(
+                    "reading",
+                    tree.path.join(".dockerignore"),
+                    e,
+                ))
+            }
         };
-        Ok(Self {
-            backing,
-            path: dir,
-            ignore,
-            context: true,
-            hashes: Mutex::new(HashMap::new()),
-        })
+        Ok(tree)
     }
 
     /// A root filesystem (another stage, an image) mounted at `dir`.
