@@ -16,7 +16,7 @@ use crate::error::{blocking, ApiError};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 use crate::query::Query;
-use crate::stream::{body_reader, writer_body};
+use crate::stream::{consume_body, writer_body};
 use crate::Backends;
 
 pub fn routes() -> Router<Backends> {
@@ -63,10 +63,12 @@ fn request(q: &Query) -> Result<BuildRequest> {
 }
 
 async fn build(State(b): State<Backends>, RawQuery(q): RawQuery, body: Body) -> Result<Response> {
-    let req = request(&Query::parse(q.as_deref()))?;
-    let mut context = body_reader(body);
+    let req = request(&Query::parse(q.as_deref()));
     let backend = b.clone();
-    let job = blocking(move || backend.build.prepare(&mut context, &req)).await?;
+    let job = consume_body(body, move |context| {
+        backend.build.prepare(context, &req.map_err(|e| e.0)?)
+    })
+    .await?;
     let body = writer_body(move |out| b.build.run(job, out).map_err(|e| e.to_string()));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

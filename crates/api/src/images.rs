@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::error::{blocking, page_not_found, ApiError};
 use crate::query::Query;
-use crate::stream::{body_reader, json_line, writer_body};
+use crate::stream::{consume_body, json_line, writer_body};
 use crate::Backends;
 
 pub fn routes() -> Router<Backends> {
@@ -112,8 +112,7 @@ async fn prune(State(b): State<Backends>, RawQuery(q): RawQuery) -> Result<Respo
 /// `POST /images/load`: the archive is the body; the answer is Docker's
 /// JSON message stream.
 async fn load(State(b): State<Backends>, body: Body) -> Result<Response> {
-    let mut reader = body_reader(body);
-    let lines = blocking(move || b.images.load(&mut reader)).await?;
+    let lines = consume_body(body, move |reader| b.images.load(reader)).await?;
     let out: String = lines
         .iter()
         .map(|l| json_line(&json!({ "stream": format!("{l}\n") })))
@@ -160,8 +159,7 @@ async fn create(State(b): State<Backends>, RawQuery(q): RawQuery, body: Body) ->
         changes: q.all("changes"),
         message: q.get("message").map(str::to_owned),
     };
-    let mut reader = body_reader(body);
-    let id = blocking(move || b.images.import(&mut reader, &req)).await?;
+    let id = consume_body(body, move |reader| b.images.import(reader, &req)).await?;
     let out = json_line(&json!({ "status": id }));
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }

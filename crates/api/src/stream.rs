@@ -5,13 +5,44 @@
 use std::io;
 
 use axum::body::Body;
+use berth_engine::EngineError;
 use futures_util::TryStreamExt;
 use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+
+use crate::error::{blocking, ApiError};
 
 /// A request body as a blocking reader (use it on a blocking thread).
 pub fn body_reader(body: Body) -> impl io::Read + Send + 'static {
     let stream = body.into_data_stream().map_err(io::Error::other);
     SyncIoBridge::new(StreamReader::new(stream))
+}
+
+/// How much of a request body is read and dropped after its handler is
+/// done with it: a tar archive's padding (Python's tarfile pads to 10 KiB
+/// records), or what is left of an upload refused early.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Runs `f` over the request body on a blocking thread, then reads what
+/// it left of the body. A connection closed under a client still sending
+/// gives it EPIPE instead of the answer: `docker build` with a Dockerfile
+/// error printed "write: broken pipe", because a tar reader stops at the
+/// archive's first end block and the parse error was answered at once.
+pub async fn consume_body<T: Send + 'static>(
+    body: Body,
+    f: impl FnOnce(&mut (dyn io::Read + Send)) -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let mut reader = body_reader(body);
+    blocking(move || {
+        let result = f(&mut reader);
+        // Past the limit the client is sending something else entirely:
+        // the connection may close under it.
+        let _ = io::copy(
+            &mut io::Read::take(&mut reader, DRAIN_LIMIT),
+            &mut io::sink(),
+        );
+        result
+    })
+    .await
 }
 
 /// A response body fed by `produce`, which runs on a blocking thread and

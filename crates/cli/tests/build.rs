@@ -302,6 +302,52 @@ fn bad_input_is_refused_with_a_precise_error_before_anything_runs() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
 }
 
+/// A tar of one Dockerfile, then `padding` zero bytes past its end (Python's
+/// tarfile pads to 10 KiB records; any client may send more).
+fn padded_context(dockerfile: &str, padding: usize) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .unwrap();
+    let mut body = tar.into_inner().unwrap();
+    body.resize(body.len() + padding, 0);
+    body
+}
+
+#[test]
+fn an_error_is_answered_after_the_whole_context_is_read() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    // A parse error is found after the archive's first end block; the
+    // daemon answered it at once and closed the connection under a client
+    // still sending (the docker CLI printed "write: broken pipe").
+    let body = padded_context("FROM scratch\nENV\n", 4 << 20);
+    for query in ["", "&buildargs=not-json"] {
+        let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+        write!(
+            s,
+            "POST /v1.41/build?t=x{query} HTTP/1.1\r\nHost: berth\r\n\
+             Content-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(&body).expect("the daemon reads the whole body");
+        let mut answer = vec![0; 4096];
+        let n = s.read(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{query}: {answer}");
+        let want = if query.is_empty() {
+            "ENV requires at least one argument"
+        } else {
+            "invalid buildargs"
+        };
+        assert!(answer.contains(want), "{answer}");
+    }
+}
+
 #[test]
 fn berth_build_takes_dockers_flags_and_hides_intermediate_images() {
     let d = Daemon::start();
