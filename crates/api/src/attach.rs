@@ -20,7 +20,7 @@ use crate::stream::writer_body;
 use crate::Backends;
 
 /// The media type Docker answers an attach with (API < 1.42).
-const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
+pub(crate) const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
 
 pub fn routes() -> Router<Backends> {
     Router::new()
@@ -83,6 +83,11 @@ async fn attach(
             Err(e) => tracing::debug!(error = %e, "an attach upgrade failed"),
         }
     });
+    switching_protocols()
+}
+
+/// The 101 that hands the connection over to a raw stream (`Upgrade: tcp`).
+pub(crate) fn switching_protocols() -> Result<Response> {
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "Upgrade")
@@ -114,7 +119,7 @@ async fn relay<C>(conn: C, b: Backends, asked: Asked, attachment: Option<Attachm
 where
     C: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut client_in, mut client_out) = tokio::io::split(conn);
+    let (client_in, mut client_out) = tokio::io::split(conn);
     let replayed = tokio::task::spawn_blocking(move || replay(&b, &asked))
         .await
         .unwrap_or_default();
@@ -129,12 +134,26 @@ where
             .flatten(),
         None => None,
     };
-    let shim = shim.and_then(|s| {
-        s.set_nonblocking(true).ok()?;
-        tokio::net::UnixStream::from_std(s).ok()
-    });
-    let Some(shim) = shim else {
-        let _ = client_out.shutdown().await;
+    if let Some(shim) = shim {
+        splice(client_in, &mut client_out, shim).await;
+    }
+    let _ = client_out.shutdown().await;
+}
+
+/// Copies what the client sends into the shim, and the shim's output to
+/// the client until it ends (the process's output is all written).
+pub(crate) async fn splice<R, W>(
+    mut client_in: R,
+    client_out: &mut W,
+    shim: std::os::unix::net::UnixStream,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    let shim = shim
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(shim));
+    let Ok(shim) = shim else {
         return;
     };
     let (mut shim_out, mut shim_in) = shim.into_split();
@@ -144,8 +163,7 @@ where
         let _ = tokio::io::copy(&mut client_in, &mut shim_in).await;
         let _ = shim_in.shutdown().await;
     });
-    let _ = tokio::io::copy(&mut shim_out, &mut client_out).await;
-    let _ = client_out.shutdown().await;
+    let _ = tokio::io::copy(&mut shim_out, client_out).await;
     input.abort();
 }
 
@@ -154,14 +172,18 @@ async fn resize(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let q = Query::parse(q.as_deref());
+    let (h, w) = dimensions(&Query::parse(q.as_deref()))?;
+    blocking(move || b.containers.resize(&id, h, w)).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// A resize's `h` and `w`.
+pub(crate) fn dimensions(q: &Query) -> Result<(u16, u16)> {
     let dimension = |k: &str| -> Result<u16> {
         q.get(k)
             .unwrap_or("0")
             .parse()
             .map_err(|_| ApiError::invalid(format!("invalid {k}: must be a number up to 65535")))
     };
-    let (h, w) = (dimension("h")?, dimension("w")?);
-    blocking(move || b.containers.resize(&id, h, w)).await?;
-    Ok(StatusCode::OK.into_response())
+    Ok((dimension("h")?, dimension("w")?))
 }

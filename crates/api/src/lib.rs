@@ -9,6 +9,7 @@ mod build;
 mod containers;
 mod error;
 mod events;
+mod exec;
 mod images;
 mod query;
 mod stream;
@@ -18,6 +19,7 @@ mod version;
 use std::sync::Arc;
 
 use axum::Router;
+use berth_engine::containers::exec::ExecBackend;
 use berth_engine::containers::ContainerBackend;
 use berth_engine::{BuildBackend, ImageBackend, SystemBackend};
 
@@ -27,6 +29,7 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct Backends {
     pub containers: Arc<dyn ContainerBackend>,
+    pub exec: Arc<dyn ExecBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub system: Arc<dyn SystemBackend>,
     pub build: Arc<dyn BuildBackend>,
@@ -47,6 +50,7 @@ pub fn app(backends: Backends) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(attach::routes())
+        .merge(exec::routes())
         .merge(build::routes())
         .merge(events::routes())
         .fallback(error::not_found)

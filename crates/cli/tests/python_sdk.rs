@@ -49,3 +49,8 @@ fn the_python_sdk_runs_its_scenarios_against_berth() {
 fn the_python_sdk_builds_images_on_berth() {
     run_script("build.py");
 }
+
+#[test]
+fn the_python_sdk_execs_in_containers_on_berth() {
+    run_script("breadth.py");
+}

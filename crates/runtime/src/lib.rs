@@ -27,7 +27,7 @@ mod validate;
 
 pub use error::{Result, RuntimeError};
 pub use lifecycle::{CreateOptions, ExecOptions, Runtime};
-pub use native::Libcontainer;
+pub use native::{ExecStdio, Libcontainer};
 pub use runc::Runc;
 pub use state::{ContainerState, Status};
 pub use sys::set_default_disposition;

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use crate::logfile::Stream;
-use crate::protocol::Response;
+use crate::protocol::{Response, Streams};
 
 /// Output buffered for one attached client beyond which the shim stops
 /// reading the container's output until the client catches up (the
@@ -17,22 +17,19 @@ pub const MAX_BACKLOG: usize = 1 << 20;
 /// exited, before the shim gives up on it.
 const FINAL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What an attached client asked for.
-#[derive(Debug, Clone, Copy)]
-pub struct Attach {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub stderr: bool,
-}
-
 #[derive(Debug)]
 pub struct Client {
     pub stream: UnixStream,
     /// Request bytes not yet parsed (before attaching).
     pub inbuf: Vec<u8>,
-    pub attach: Option<Attach>,
+    /// The streams it attached to…
+    pub attach: Option<Streams>,
+    /// …of this exec (else of the container's init).
+    pub exec: Option<String>,
     /// Waits for the exit (a `wait` request).
     pub waiting: bool,
+    /// Waits for this exec's exit (an `exec_wait` request).
+    pub waiting_exec: Option<String>,
     /// Bytes not yet written to the client.
     pub out: Vec<u8>,
     /// The client will send nothing more.
@@ -53,7 +50,9 @@ impl Client {
             stream,
             inbuf: Vec::new(),
             attach: None,
+            exec: None,
             waiting: false,
+            waiting_exec: None,
             out: Vec::new(),
             read_closed: false,
             closed: false,
@@ -152,7 +151,7 @@ mod tests {
         let (a, mut b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         let mut c = Client::new(a);
-        c.attach = Some(Attach {
+        c.attach = Some(Streams {
             stdin: false,
             stdout: true,
             stderr: false,

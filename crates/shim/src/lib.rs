@@ -15,7 +15,9 @@
 pub mod protocol;
 
 mod client;
+mod exec;
 mod logfile;
+mod relay;
 mod stdio;
 mod supervise;
 

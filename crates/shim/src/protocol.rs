@@ -33,18 +33,63 @@ pub enum Request {
         stdout: bool,
         stderr: bool,
     },
-    /// Sets the terminal size (containers with a TTY).
-    Resize { height: u16, width: u16 },
+    /// Sets the terminal size of the container, or of one of its execs.
+    Resize {
+        height: u16,
+        width: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exec: Option<String>,
+    },
+    /// Starts a further process in the container; answered `started`.
+    /// With `attach`, the connection then carries its stdio as after an
+    /// `attach` (and ends once its output is all written); without, its
+    /// output is dropped.
+    Exec {
+        spec: ExecSpec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attach: Option<Streams>,
+    },
+    /// Answers how an exec ended, once it has.
+    ExecWait { id: String },
+}
+
+/// A process to start in the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// The daemon's exec ID.
+    pub id: String,
+    /// The OCI runtime spec's `process` object.
+    pub process: serde_json::Value,
+    pub tty: bool,
+    /// Whether the process gets a stdin to feed (else /dev/null).
+    pub stdin: bool,
+}
+
+/// Which streams an attached connection carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Streams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
 }
 
 /// An answer from the shim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
-    State { pid: i32, running: bool },
+    State {
+        pid: i32,
+        running: bool,
+    },
     Ok,
+    /// An exec's process runs, with this host pid.
+    Started {
+        pid: i32,
+    },
     Exited(ExitStatus),
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// How the container ended.

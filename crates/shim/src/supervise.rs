@@ -1,11 +1,13 @@
 //! The shim's event loop: one thread, poll(2) over the container's output,
-//! its stdin, a signalfd for SIGCHLD, the control socket and its clients.
+//! its stdin, its execs' stdio, a signalfd for SIGCHLD, the control socket
+//! and its clients.
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use berth_runtime::{Libcontainer, Runtime};
 use nix::errno::Errno;
@@ -15,16 +17,33 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::client::{Attach, Client, Input, MAX_BACKLOG};
+use crate::client::{Client, Input, MAX_BACKLOG};
+use crate::exec::Exec;
 use crate::logfile::{JsonLog, Stream};
-use crate::protocol::{ExitStatus, Request, Response, CONTROL_SOCKET, EXIT_FILE};
+use crate::protocol::{
+    ExecSpec, ExitStatus, Request, Response, Streams, CONTROL_SOCKET, EXIT_FILE,
+};
+use crate::relay::Relay;
 use crate::stdio::Stdio;
 use crate::Args;
 
-/// How long output may keep arriving after the init exited before the
-/// shim stops waiting for the pipes to close (a process outside the
-/// container's pid namespace may hold them).
-const DRAIN_MS: u16 = 1000;
+/// How long output may keep arriving after a process exited before the
+/// shim stops waiting for its pipes to close (a process it left behind, or
+/// one outside the container's pid namespace, may hold them).
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// How often the loop looks at the clock while output drains.
+const DRAIN_TICK_MS: u16 = 50;
+
+/// How many finished execs' statuses are kept for late `exec_wait`s.
+const REMEMBERED_EXECS: usize = 256;
+
+/// Whose stdio a source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Init,
+    Exec(usize),
+}
 
 /// Something the loop polls.
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +51,8 @@ enum Source {
     Signals,
     Listener,
     Handshake,
-    Output(Stream),
-    Stdin,
+    Output(Who, Stream),
+    Stdin(Who),
     Client(usize),
 }
 
@@ -42,13 +61,8 @@ pub struct Supervisor<'a> {
     dir: PathBuf,
     runtime: &'a Libcontainer,
     pid: Pid,
-    io: Stdio,
-    tty: bool,
+    init: Relay,
     stdin_once: bool,
-    /// Bytes for stdin the container has not taken yet.
-    stdin_buf: Vec<u8>,
-    /// Close stdin once `stdin_buf` is written (a `StdinOnce` client left).
-    stdin_closing: bool,
     log: JsonLog,
     signals: SignalFd,
     listener: UnixListener,
@@ -56,7 +70,11 @@ pub struct Supervisor<'a> {
     /// starts: if the daemon dies first, nobody will start it.
     handshake: Option<File>,
     clients: Vec<Client>,
-    exit: Option<ExitStatus>,
+    /// The init's exit, and when it was seen.
+    exit: Option<(ExitStatus, Instant)>,
+    execs: Vec<Exec>,
+    /// How the latest finished execs ended, oldest first.
+    exec_exits: std::collections::VecDeque<(String, ExitStatus)>,
     /// Start failed or the daemon vanished before it: give up.
     abandoned: bool,
 }
@@ -84,17 +102,16 @@ impl<'a> Supervisor<'a> {
             dir: args.dir.clone(),
             runtime,
             pid: Pid::from_raw(pid),
-            tty: io.master.is_some(),
-            io,
+            init: Relay::new(io),
             stdin_once: args.stdin_once,
-            stdin_buf: Vec::new(),
-            stdin_closing: false,
             log,
             signals,
             listener,
             handshake: Some(handshake),
             clients: Vec::new(),
             exit: None,
+            execs: Vec::new(),
+            exec_exits: std::collections::VecDeque::new(),
             abandoned: false,
         })
     }
@@ -109,22 +126,32 @@ impl<'a> Supervisor<'a> {
                 }
                 return None;
             }
-            let drained = self.io.outputs.iter().all(Option::is_none);
-            if self.exit.is_some() && drained {
-                break;
+            self.finish_execs();
+            if let Some((_, at)) = &self.exit {
+                let drained = self.init.drained() && self.execs.is_empty();
+                if drained || at.elapsed() >= DRAIN {
+                    break;
+                }
             }
-            let timeout = if self.exit.is_some() {
-                PollTimeout::from(DRAIN_MS)
+            let draining = self.exit.is_some() || self.execs.iter().any(|e| e.exit.is_some());
+            let timeout = if draining {
+                PollTimeout::from(DRAIN_TICK_MS)
             } else {
                 PollTimeout::NONE
             };
-            match self.round(timeout) {
-                Ok(0) if self.exit.is_some() => break, // pipes held open elsewhere
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "poll"),
+            if let Err(e) = self.round(timeout) {
+                tracing::error!(error = %e, "poll");
             }
         }
         Some(self.finish())
+    }
+
+    /// The relay of `who`, if it is still there.
+    fn relay(&mut self, who: Who) -> Option<&mut Relay> {
+        match who {
+            Who::Init => Some(&mut self.init),
+            Who::Exec(i) => self.execs.get_mut(i).map(|e| &mut e.relay),
+        }
     }
 
     /// What to poll this round, and for what.
@@ -138,23 +165,37 @@ impl<'a> Supervisor<'a> {
             // No events asked: POLLERR arrives when the daemon's end closes.
             v.push((Source::Handshake, h.as_fd(), PollFlags::empty()));
         }
-        // Backpressure: a slow attached client holds the container's output.
-        let backlog = self.clients.iter().any(|c| c.out.len() > MAX_BACKLOG);
-        if !backlog {
-            for (fd, s) in self.io.outputs.iter().zip([Stream::Stdout, Stream::Stderr]) {
-                if let Some(fd) = fd {
-                    v.push((Source::Output(s), fd.as_fd(), read));
-                }
+        let relays = std::iter::once((Who::Init, &self.init)).chain(
+            self.execs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (Who::Exec(i), &e.relay)),
+        );
+        for (who, relay) in relays {
+            // Backpressure: a slow attached client holds the output.
+            let backlog = self
+                .clients
+                .iter()
+                .any(|c| c.out.len() > MAX_BACKLOG && self.bound(c) == Some(who));
+            if !backlog {
+                v.extend(
+                    relay
+                        .outputs()
+                        .map(|(s, fd)| (Source::Output(who, s), fd, read)),
+                );
+            }
+            if let Some(fd) = relay.pending_stdin() {
+                v.push((Source::Stdin(who), fd, PollFlags::POLLOUT));
             }
         }
-        if let (Some(fd), false) = (&self.io.stdin, self.stdin_buf.is_empty()) {
-            v.push((Source::Stdin, fd.as_fd(), PollFlags::POLLOUT));
-        }
-        let stdin_full = self.stdin_buf.len() > MAX_BACKLOG;
         for (i, c) in self.clients.iter().enumerate() {
             let mut flags = PollFlags::empty();
             // A client whose input has nowhere to go waits.
-            let held = c.attach.is_some_and(|a| a.stdin) && stdin_full;
+            let held = c.attach.is_some_and(|a| a.stdin)
+                && self
+                    .bound(c)
+                    .and_then(|w| self.relay_ref(w))
+                    .is_some_and(Relay::stdin_full);
             if !c.read_closed && !held {
                 flags |= read;
             }
@@ -164,6 +205,22 @@ impl<'a> Supervisor<'a> {
             v.push((Source::Client(i), c.stream.as_fd(), flags));
         }
         v
+    }
+
+    fn relay_ref(&self, who: Who) -> Option<&Relay> {
+        match who {
+            Who::Init => Some(&self.init),
+            Who::Exec(i) => self.execs.get(i).map(|e| &e.relay),
+        }
+    }
+
+    /// Whose stdio an attached client is bound to.
+    fn bound(&self, c: &Client) -> Option<Who> {
+        c.attach?;
+        match &c.exec {
+            None => Some(Who::Init),
+            Some(id) => self.execs.iter().position(|e| &e.id == id).map(Who::Exec),
+        }
     }
 
     /// One poll round; returns how many descriptors were ready.
@@ -191,8 +248,8 @@ impl<'a> Supervisor<'a> {
         // Output first: what the container wrote before it exited is
         // logged before its exit is recorded.
         for (s, _) in &ready {
-            if let Source::Output(stream) = s {
-                self.read_output(*stream);
+            if let Source::Output(who, stream) = s {
+                self.read_output(*who, *stream);
             }
         }
         for (s, revents) in ready {
@@ -200,8 +257,12 @@ impl<'a> Supervisor<'a> {
                 Source::Signals => self.reap(),
                 Source::Listener => self.accept(),
                 Source::Handshake => self.abandoned = self.handshake.is_some(),
-                Source::Output(_) => {}
-                Source::Stdin => self.write_stdin(),
+                Source::Output(..) => {}
+                Source::Stdin(who) => {
+                    if let Some(r) = self.relay(who) {
+                        r.write_stdin();
+                    }
+                }
                 Source::Client(i) => self.serve_client(i, revents),
             }
         }
@@ -209,70 +270,89 @@ impl<'a> Supervisor<'a> {
         Ok(n)
     }
 
-    fn read_output(&mut self, stream: Stream) {
-        let idx = stream as usize;
-        let Some(fd) = &self.io.outputs[idx] else {
-            return;
-        };
+    fn read_output(&mut self, who: Who, stream: Stream) {
         let mut buf = [0u8; 32 << 10];
-        match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
-            Ok(0) => self.io.outputs[idx] = None,
-            Ok(n) => {
-                let data = &buf[..n];
-                if let Err(e) = self.log.write(stream, data) {
-                    tracing::error!(error = %e, "writing the container log");
-                }
-                for c in &mut self.clients {
-                    c.deliver(stream, data, self.tty);
-                }
-            }
-            Err(Errno::EAGAIN | Errno::EINTR) => {}
-            // EIO on a pty master: the terminal's last holder is gone.
-            Err(_) => self.io.outputs[idx] = None,
-        }
-    }
-
-    fn write_stdin(&mut self) {
-        let Some(fd) = &self.io.stdin else {
-            self.stdin_buf.clear();
+        let exec = match who {
+            Who::Init => None,
+            Who::Exec(i) => self.execs.get(i).map(|e| e.id.clone()),
+        };
+        let Some(relay) = self.relay(who) else {
             return;
         };
-        match nix::unistd::write(fd, &self.stdin_buf) {
-            Ok(n) => {
-                self.stdin_buf.drain(..n);
-            }
-            Err(Errno::EAGAIN | Errno::EINTR) => {}
-            // The container closed its stdin: what is left has no reader.
-            Err(_) => {
-                self.stdin_buf.clear();
-                self.io.stdin = None;
+        let tty = relay.tty;
+        let data = relay.read(stream, &mut buf);
+        if data.is_empty() {
+            return;
+        }
+        // Only the init's output is the container's log (as Docker's).
+        if who == Who::Init {
+            if let Err(e) = self.log.write(stream, data) {
+                tracing::error!(error = %e, "writing the container log");
             }
         }
-        if self.stdin_closing && self.stdin_buf.is_empty() && !self.tty {
-            self.io.stdin = None;
+        for c in self.clients.iter_mut().filter(|c| c.exec == exec) {
+            c.deliver(stream, data, tty);
         }
     }
 
     /// Reaps every exited child (the shim is a subreaper); records the
-    /// init's status.
+    /// init's status and its execs'.
     fn reap(&mut self) {
         while let Ok(Some(_)) = self.signals.read_signal() {}
         loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
-                Ok(status) if status.pid() == Some(self.pid) => {
-                    if let Some(code) = berth_runtime::reap::exit_code(status) {
-                        let finished_at =
-                            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-                        self.exit = Some(ExitStatus {
-                            exit_code: code,
-                            finished_at,
-                        });
-                    }
-                }
-                Ok(_) => {}
+                Ok(status) => status,
+            };
+            let Some(code) = berth_runtime::reap::exit_code(status) else {
+                continue;
+            };
+            let ended = (
+                ExitStatus {
+                    exit_code: code,
+                    finished_at: chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                },
+                Instant::now(),
+            );
+            if status.pid() == Some(self.pid) {
+                self.exit = Some(ended);
+            } else if let Some(e) = self.execs.iter_mut().find(|e| Some(e.pid) == status.pid()) {
+                e.exit = Some(ended);
             }
         }
+    }
+
+    /// Execs that exited and whose output is written (or waited for long
+    /// enough): their clients get the end of the stream, then their waiters
+    /// the status.
+    fn finish_execs(&mut self) {
+        let done = |e: &Exec| {
+            e.exit
+                .as_ref()
+                .is_some_and(|(_, at)| e.relay.drained() || at.elapsed() >= DRAIN)
+        };
+        while let Some(i) = self.execs.iter().position(done) {
+            let exec = self.execs.remove(i);
+            let status = exec.exit.map(|(s, _)| s).unwrap_or_else(unknown_exit);
+            self.exec_ended(&exec.id, status);
+        }
+    }
+
+    fn exec_ended(&mut self, id: &str, status: ExitStatus) {
+        for c in &mut self.clients {
+            if c.exec.as_deref() == Some(id) && c.attach.is_some() {
+                c.finish();
+            }
+            if c.waiting_exec.as_deref() == Some(id) {
+                c.waiting_exec = None;
+                c.reply(&Response::Exited(status.clone()));
+            }
+        }
+        if self.exec_exits.len() == REMEMBERED_EXECS {
+            self.exec_exits.pop_front();
+        }
+        self.exec_exits.push_back((id.to_owned(), status));
     }
 
     fn accept(&mut self) {
@@ -294,7 +374,7 @@ impl<'a> Supervisor<'a> {
             Input::Nothing => {}
             Input::Eof => self.client_eof(idx),
             Input::Bytes(bytes) => match self.clients[idx].attach {
-                Some(a) => self.stdin_from(a, &bytes),
+                Some(_) => self.stdin_from(idx, &bytes),
                 None => {
                     self.clients[idx].inbuf.extend_from_slice(&bytes);
                     self.requests(idx);
@@ -307,22 +387,28 @@ impl<'a> Supervisor<'a> {
     /// one may still read output, and its stdin ends.
     fn client_eof(&mut self, idx: usize) {
         let c = &mut self.clients[idx];
-        match c.attach {
-            None => c.closed = true,
-            Some(a) => {
-                c.read_closed = true;
-                if a.stdin && self.stdin_once {
-                    self.stdin_closing = true;
-                    self.write_stdin();
-                }
+        let Some(a) = c.attach else {
+            c.closed = true;
+            return;
+        };
+        c.read_closed = true;
+        // An exec's stdin ends with its client's (`echo x | docker exec
+        // -i`); the container's only with StdinOnce.
+        let closes = c.exec.is_some() || self.stdin_once;
+        if let (true, true, Some(who)) = (a.stdin, closes, self.bound(&self.clients[idx])) {
+            if let Some(r) = self.relay(who) {
+                r.close_stdin();
             }
         }
     }
 
-    fn stdin_from(&mut self, a: Attach, bytes: &[u8]) {
-        if a.stdin && self.io.stdin.is_some() {
-            self.stdin_buf.extend_from_slice(bytes);
-            self.write_stdin();
+    fn stdin_from(&mut self, idx: usize, bytes: &[u8]) {
+        let c = &self.clients[idx];
+        if !c.attach.is_some_and(|a| a.stdin) {
+            return;
+        }
+        if let Some(r) = self.bound(c).and_then(|w| self.relay(w)) {
+            r.feed(bytes);
         }
     }
 
@@ -346,9 +432,7 @@ impl<'a> Supervisor<'a> {
             }
         }
         let rest = std::mem::take(&mut self.clients[idx].inbuf);
-        if let Some(a) = self.clients[idx].attach {
-            self.stdin_from(a, &rest);
-        }
+        self.stdin_from(idx, &rest);
     }
 
     fn answer(&mut self, idx: usize, req: Request) -> Option<Response> {
@@ -360,7 +444,7 @@ impl<'a> Supervisor<'a> {
             },
             Request::Kill { signal } => self.kill(signal),
             Request::Wait => match &self.exit {
-                Some(status) => Response::Exited(status.clone()),
+                Some((status, _)) => Response::Exited(status.clone()),
                 None => {
                     self.clients[idx].waiting = true;
                     return None;
@@ -372,15 +456,63 @@ impl<'a> Supervisor<'a> {
                 stdout,
                 stderr,
             } => {
-                self.clients[idx].attach = Some(Attach {
+                self.clients[idx].attach = Some(Streams {
                     stdin,
                     stdout,
                     stderr,
                 });
                 Response::Ok
             }
-            Request::Resize { height, width } => self.resize(height, width),
+            Request::Resize {
+                height,
+                width,
+                exec,
+            } => self.resize(exec.as_deref(), height, width),
+            Request::Exec { spec, attach } => return self.exec(idx, &spec, attach),
+            Request::ExecWait { id } => return self.exec_wait(idx, id),
         })
+    }
+
+    /// Starts an exec; the answer is sent here (what follows it on the
+    /// connection may be the exec's stdio).
+    fn exec(&mut self, idx: usize, spec: &ExecSpec, attach: Option<Streams>) -> Option<Response> {
+        if self.exit.is_some() || self.handshake.is_some() {
+            return Some(error(format!("container {} is not running", self.id)));
+        }
+        if self.execs.iter().any(|e| e.id == spec.id) {
+            return Some(error(format!("exec {} is already running", spec.id)));
+        }
+        let spawned = crate::exec::spawn(self.runtime, &self.id, &self.dir, spec);
+        let answer = match spawned {
+            Ok(exec) => {
+                let pid = exec.pid.as_raw();
+                self.execs.push(exec);
+                let c = &mut self.clients[idx];
+                c.exec = attach.map(|_| spec.id.clone());
+                // Answered before the client counts as attached: the
+                // answer is a JSON line, the rest is the process's stdio.
+                c.reply(&Response::Started { pid });
+                c.attach = attach;
+                None
+            }
+            Err(e) => Some(error(e)),
+        };
+        // A SIGCHLD may have gone by while it was unblocked: the process
+        // (known now) may be a zombie already.
+        self.reap();
+        answer
+    }
+
+    /// Answers at once when the exec has ended, else when it does.
+    fn exec_wait(&mut self, idx: usize, id: String) -> Option<Response> {
+        if let Some((_, status)) = self.exec_exits.iter().rev().find(|(e, _)| *e == id) {
+            return Some(Response::Exited(status.clone()));
+        }
+        if !self.execs.iter().any(|e| e.id == id) {
+            return Some(error(format!("no such exec: {id}")));
+        }
+        self.clients[idx].waiting_exec = Some(id);
+        None
     }
 
     fn kill(&self, signal: i32) -> Response {
@@ -413,12 +545,24 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    fn resize(&self, height: u16, width: u16) -> Response {
-        let Some(master) = &self.io.master else {
-            return error(format!(
-                "container {} has no terminal to resize (it was created without -t)",
-                self.id
-            ));
+    fn resize(&self, exec: Option<&str>, height: u16, width: u16) -> Response {
+        let relay = match exec {
+            None => Some(&self.init),
+            Some(id) => self.execs.iter().find(|e| e.id == id).map(|e| &e.relay),
+        };
+        let Some(relay) = relay else {
+            return error(format!("exec {} is not running", exec.unwrap_or_default()));
+        };
+        let Some(master) = &relay.io.master else {
+            return error(match exec {
+                None => format!(
+                    "container {} has no terminal to resize (it was created without -t)",
+                    self.id
+                ),
+                Some(id) => {
+                    format!("exec {id} has no terminal to resize (it was created without -t)")
+                }
+            });
         };
         match berth_runtime::console::set_window_size(master.as_fd(), height, width) {
             Ok(()) => Response::Ok,
@@ -432,10 +576,16 @@ impl<'a> Supervisor<'a> {
         if let Err(e) = self.log.flush_partial() {
             tracing::error!(error = %e, "writing the container log");
         }
-        let status = self.exit.clone().unwrap_or_else(|| ExitStatus {
-            exit_code: 255,
-            finished_at: String::new(),
-        });
+        // Execs the end of the container took with it.
+        for exec in std::mem::take(&mut self.execs) {
+            let status = exec.exit.map(|(s, _)| s).unwrap_or_else(unknown_exit);
+            self.exec_ended(&exec.id, status);
+        }
+        let status = self
+            .exit
+            .clone()
+            .map(|(s, _)| s)
+            .unwrap_or_else(unknown_exit);
         if let Err(e) = write_atomically(&self.dir.join(EXIT_FILE), &status) {
             tracing::error!(error = %e, "recording the exit status");
         }
@@ -450,6 +600,14 @@ impl<'a> Supervisor<'a> {
         }
         let _ = std::fs::remove_file(self.dir.join(CONTROL_SOCKET));
         status.exit_code
+    }
+}
+
+/// The status of a process whose end was not seen.
+fn unknown_exit() -> ExitStatus {
+    ExitStatus {
+        exit_code: 255,
+        finished_at: String::new(),
     }
 }
 

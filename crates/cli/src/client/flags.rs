@@ -204,7 +204,7 @@ impl ContainerFlags {
                     vec![e.clone()]
                 }
             }),
-            env: (!self.env.is_empty()).then(|| self.env.clone()),
+            env: (!self.env.is_empty()).then(|| env_list(&self.env)),
             working_dir: self.workdir.clone(),
             user: self.user.clone(),
             labels: (!self.label.is_empty()).then(|| map_pairs(&self.label, '=')),
@@ -220,6 +220,17 @@ impl ContainerFlags {
             ..ContainerCreateBody::default()
         })
     }
+}
+
+/// `-e` values as docker's CLI sends them: `KEY=value` as given, a bare
+/// `KEY` with its value from our environment (dropped when unset).
+pub fn env_list(env: &[String]) -> Vec<String> {
+    env.iter()
+        .filter_map(|e| match e.contains('=') {
+            true => Some(e.clone()),
+            false => std::env::var(e).ok().map(|v| format!("{e}={v}")),
+        })
+        .collect()
 }
 
 #[cfg(test)]

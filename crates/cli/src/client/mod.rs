@@ -6,6 +6,7 @@ mod build;
 mod connect;
 mod containers;
 mod detach;
+mod exec;
 mod flags;
 mod format;
 mod images;
@@ -78,6 +79,8 @@ enum Command {
     Start(run::StartArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(run::AttachArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
     /// Stop one or more running containers
     Stop(containers::StopArgs),
     /// Kill one or more running containers
@@ -179,6 +182,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Create { args, .. } => run::create_cmd(&d, args).await,
         Command::Start(a) => run::start(&d, &socket, a).await,
         Command::Attach(a) => run::attach(&d, &socket, a).await,
+        Command::Exec(a) => exec::exec(&d, a).await,
         Command::Stop(a) => containers::stop(&d, a).await,
         Command::Kill(a) => containers::kill(&d, a).await,
         Command::Restart(a) => containers::restart(&d, a).await,

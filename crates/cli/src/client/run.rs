@@ -61,7 +61,7 @@ pub struct AttachArgs {
 }
 
 /// The terminal's size, when stdout is one.
-fn terminal_size() -> Option<(u16, u16)> {
+pub(super) fn terminal_size() -> Option<(u16, u16)> {
     let out = std::io::stdout();
     out.is_terminal()
         .then(|| berth_runtime::console::window_size(std::os::fd::AsFd::as_fd(&out)).ok())
@@ -172,7 +172,7 @@ pub async fn attach(d: &Docker, socket: &Path, a: &AttachArgs) -> Result<i32> {
 
 /// Copies our stdin to the container until it ends (then the container's
 /// stdin ends too) or the detach keys are typed (then it does not).
-async fn feed(
+pub(super) async fn feed(
     mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
     detach: tokio::sync::oneshot::Sender<()>,
 ) {
@@ -196,6 +196,68 @@ async fn feed(
         }
     }
     let _ = input.shutdown().await;
+}
+
+/// Prints a container's or an exec's output until it ends (false) or the
+/// detach keys are typed (true).
+pub(super) async fn print_output(
+    mut output: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+    >,
+    detach_rx: tokio::sync::oneshot::Receiver<()>,
+) -> Result<bool> {
+    let mut detached = Box::pin(async move {
+        // Without stdin nobody can type the keys: never.
+        if detach_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    });
+    loop {
+        let chunk = tokio::select! {
+            c = output.next() => c,
+            () = &mut detached => return Ok(true),
+        };
+        let Some(chunk) = chunk else {
+            return Ok(false);
+        };
+        match chunk {
+            Ok(LogOutput::StdErr { message }) => {
+                let mut err = std::io::stderr().lock();
+                err.write_all(&message)?;
+                err.flush()?;
+            }
+            Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&message)?;
+                out.flush()?;
+            }
+            Ok(LogOutput::StdIn { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Follows our terminal's size: `resize(height, width)` now and at every
+/// SIGWINCH.
+pub(super) fn follow_window<F, Fut>(resize: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(u16, u16) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let Ok(mut winch) = signal(SignalKind::window_change()) else {
+            return;
+        };
+        loop {
+            if let Some((h, w)) = terminal_size() {
+                resize(h, w).await;
+            }
+            if winch.recv().await.is_none() {
+                return;
+            }
+        }
+    })
 }
 
 /// One attached container.
@@ -229,42 +291,15 @@ impl Session<'_> {
         let feeder = self
             .stdin
             .then(|| tokio::spawn(feed(attached.input, detach_tx)));
-        let mut detached = Box::pin(async move {
-            // Without stdin nobody can type the keys: never.
-            if detach_rx.await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        });
-        let mut output = attached.output;
-        loop {
-            let chunk = tokio::select! {
-                c = output.next() => c,
-                () = &mut detached => {
-                    // The container keeps running; so does its stdin.
-                    watchers.abort();
-                    return Ok(0);
-                }
-            };
-            let Some(chunk) = chunk else { break };
-            match chunk {
-                Ok(LogOutput::StdErr { message }) => {
-                    let mut err = std::io::stderr().lock();
-                    err.write_all(&message)?;
-                    err.flush()?;
-                }
-                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(&message)?;
-                    out.flush()?;
-                }
-                Ok(LogOutput::StdIn { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let detached = print_output(attached.output, detach_rx).await?;
         if let Some(f) = feeder {
             f.abort();
         }
         watchers.abort();
+        if detached {
+            // The container keeps running; so does its stdin.
+            return Ok(0);
+        }
         let code = exit.await?;
         Ok(i32::try_from(code).unwrap_or(255))
     }
@@ -276,21 +311,14 @@ impl Session<'_> {
         let d = self.d.clone();
         let id = self.id.to_owned();
         if self.tty {
-            return tokio::spawn(async move {
-                let Ok(mut winch) = signal(SignalKind::window_change()) else {
-                    return;
-                };
-                loop {
-                    if let Some((h, w)) = terminal_size() {
-                        let opts = ResizeContainerTTYOptions {
-                            h: i32::from(h),
-                            w: i32::from(w),
-                        };
-                        let _ = d.resize_container_tty(&id, opts).await;
-                    }
-                    if winch.recv().await.is_none() {
-                        return;
-                    }
+            return follow_window(move |h, w| {
+                let (d, id) = (d.clone(), id.clone());
+                async move {
+                    let opts = ResizeContainerTTYOptions {
+                        h: i32::from(h),
+                        w: i32::from(w),
+                    };
+                    let _ = d.resize_container_tty(&id, opts).await;
                 }
             });
         }

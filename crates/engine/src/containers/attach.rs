@@ -127,15 +127,7 @@ impl ContainerService {
         line.push(b'\n');
         s.write_all(&line)
             .map_err(|e| internal("attaching to the shim", e))?;
-        // Byte by byte: what follows the answer is the container's output.
-        let mut answer = Vec::new();
-        let mut byte = [0u8];
-        while byte[0] != b'\n' {
-            s.read_exact(&mut byte)
-                .map_err(|e| internal("hearing the shim", e))?;
-            answer.push(byte[0]);
-        }
-        match serde_json::from_slice(&answer) {
+        match serde_json::from_slice(&read_answer(&mut s)?) {
             Ok(Response::Ok) => Ok(s),
             Ok(Response::Error { message }) => Err(EngineError::new(ErrorKind::Conflict, message)),
             other => Err(internal("the shim's answer", format!("{other:?}"))),
@@ -151,7 +143,14 @@ impl ContainerService {
                 format!("Container {} is not running", rec.id),
             ));
         }
-        match self.ask_shim(&rec.id, &Request::Resize { height, width })? {
+        match self.ask_shim(
+            &rec.id,
+            &Request::Resize {
+                height,
+                width,
+                exec: None,
+            },
+        )? {
             Response::Error { message } => Err(EngineError::new(ErrorKind::Conflict, message)),
             _ => {
                 let size = [("height", height.to_string()), ("width", width.to_string())];
@@ -160,4 +159,17 @@ impl ContainerService {
             }
         }
     }
+}
+
+/// The shim's answer line, read byte by byte: what follows it on the
+/// connection is a process's output.
+pub(super) fn read_answer(s: &mut UnixStream) -> Result<Vec<u8>> {
+    let mut answer = Vec::new();
+    let mut byte = [0u8];
+    while byte[0] != b'\n' {
+        s.read_exact(&mut byte)
+            .map_err(|e| internal("hearing the shim", e))?;
+        answer.push(byte[0]);
+    }
+    Ok(answer)
 }

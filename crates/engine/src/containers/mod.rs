@@ -3,6 +3,7 @@
 //! the name, check the state (conflict error), act, record, notify waiters.
 
 mod attach;
+pub mod exec;
 mod files;
 mod logs;
 pub mod model;
@@ -45,6 +46,7 @@ pub struct ContainerService {
     events: Arc<crate::events::Events>,
     /// The last restart delay of each container its policy restarts.
     restart_delays: Mutex<std::collections::HashMap<String, Duration>>,
+    execs: exec::Execs,
 }
 
 /// A shim whose container is created, not yet started.
@@ -118,6 +120,7 @@ impl ContainerService {
             removed: Mutex::new(std::collections::VecDeque::new()),
             attaching: Mutex::new(attach::WaitingClients::new()),
             restart_delays: Mutex::new(std::collections::HashMap::new()),
+            execs: exec::Execs::default(),
             events,
         });
         svc.clean_orphans()?;
@@ -315,15 +318,6 @@ impl ContainerService {
         } = shim;
         let mut waiting = self.lock_attaching();
         self.connect_waiting(&mut waiting, &rec.id);
-        if let (true, Some([height, width])) =
-            (rec.request.tty, rec.request.host_config.console_size)
-        {
-            // Sized before it starts: the first thing a shell asks.
-            let resize = berth_shim::protocol::Request::Resize { height, width };
-            if let Err(e) = self.ask_shim(&rec.id, &resize) {
-                tracing::warn!(id = rec.id, error = %e.message, "setting the console size");
-            }
-        }
         let answer = self.ask_shim(&rec.id, &berth_shim::protocol::Request::Start);
         // The shim no longer needs the pipe once started (and gives up if
         // it closes before).
@@ -758,6 +752,7 @@ impl ContainerService {
         drop(policy);
         self.emit("destroy", &rec, &[]);
         self.drop_waiting(&rec.id);
+        self.forget_execs(&rec.id);
         self.store.release(&rec.id)?;
         std::fs::remove_dir_all(&dir).map_err(|e| internal("removing the container's files", e))?;
         let _ = std::fs::remove_dir_all(self.shim_dir(&rec.id));

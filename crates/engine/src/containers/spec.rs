@@ -33,6 +33,10 @@ pub fn build(rec: &Record, image: &ImageConfig, rootfs: &Path) -> Result<Value> 
     }
     s["process"]["env"] = json!(env);
     s["process"]["terminal"] = json!(req.tty);
+    if let (true, Some([height, width])) = (req.tty, req.host_config.console_size) {
+        // Sized before it runs: the first thing a shell asks.
+        s["process"]["consoleSize"] = json!({ "height": height, "width": width });
+    }
     let cwd = [req.working_dir.as_str(), img.working_dir.as_str()]
         .into_iter()
         .find(|w| !w.is_empty())
@@ -43,9 +47,7 @@ pub fn build(rec: &Record, image: &ImageConfig, rootfs: &Path) -> Result<Value> 
     } else {
         req.user.as_str()
     };
-    let (uid, gid) = resolve_user(user, rootfs)?;
-    let groups = supplementary_groups(uid, gid, rootfs);
-    s["process"]["user"] = json!({ "uid": uid, "gid": gid, "additionalGids": groups });
+    s["process"]["user"] = user_entry(user, rootfs)?;
     s["hostname"] = json!(if req.hostname.is_empty() {
         &rec.id[..12]
     } else {
@@ -69,8 +71,16 @@ pub fn check(rec: &Record) -> Result<()> {
     network(&mut s, &rec.request.host_config.network_mode)
 }
 
+/// The spec's `process.user` for `user` (`name|uid[:group|gid]`), looked
+/// up in the root filesystem at `rootfs`.
+pub(super) fn user_entry(user: &str, rootfs: &Path) -> Result<Value> {
+    let (uid, gid) = resolve_user(user, rootfs)?;
+    let groups = supplementary_groups(uid, gid, rootfs);
+    Ok(json!({ "uid": uid, "gid": gid, "additionalGids": groups }))
+}
+
 /// The image's variables, overridden key by key by the request's.
-fn merge_env(image: &[String], request: &[String]) -> Vec<String> {
+pub(super) fn merge_env(image: &[String], request: &[String]) -> Vec<String> {
     let key = |e: &String| e.split_once('=').map_or(e.clone(), |(k, _)| k.to_owned());
     let mut out: Vec<String> = image.to_vec();
     if !out.iter().any(|e| key(e) == "PATH") {
@@ -241,7 +251,8 @@ fn capabilities(s: &mut Value, rec: &Record) -> Result<()> {
                 .collect()
         })
         .unwrap_or_default();
-    let all: Vec<String> = berth_runtime::defaults::all_capabilities();
+    // Every capability the host lets berth grant (not all exist here).
+    let all: Vec<String> = berth_runtime::defaults::own_grantable_capabilities();
     if h.privileged {
         caps = all.clone();
         s["linux"]["maskedPaths"] = json!([]);
@@ -258,7 +269,7 @@ fn capabilities(s: &mut Value, rec: &Record) -> Result<()> {
     for a in h.cap_add.iter().flatten().map(|c| cap_name(c)) {
         if a == "ALL" {
             caps = all.clone();
-        } else if !all.contains(&a) {
+        } else if !berth_runtime::defaults::all_capabilities().contains(&a) {
             return Err(EngineError::invalid(format!("unknown capability: {a:?}")));
         } else if !caps.contains(&a) {
             caps.push(a);

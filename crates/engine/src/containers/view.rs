@@ -183,6 +183,7 @@ impl ContainerService {
             "LogPath": self.log_path(&r.id),
             "Name": format!("/{}", r.name),
             "RestartCount": st.restart_count,
+            "ExecIDs": Some(self.exec_ids(&r.id)).filter(|ids| !ids.is_empty()),
             "Driver": "overlay2",
             "Platform": "linux",
             "HostConfig": host_config(&req.host_config),

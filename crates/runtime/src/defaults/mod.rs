@@ -198,6 +198,32 @@ pub fn all_capabilities() -> Vec<String> {
     ALL.iter().map(|c| format!("CAP_{c}")).collect()
 }
 
+/// The capabilities of [`all_capabilities`] this process may grant: those
+/// in its permitted set (`CapPrm` in `status`, a mask in kernel bit order,
+/// the order of that list). A capability the host withholds (these VMs
+/// lack CAP_SYS_RESOURCE) cannot be given to a container: asking for it
+/// fails the container's capset with EPERM, so `--privileged` means every
+/// capability the host allows.
+pub fn grantable_capabilities(proc_status: &str) -> Vec<String> {
+    let mask = proc_status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapPrm:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap_or(u64::MAX);
+    all_capabilities()
+        .into_iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// [`grantable_capabilities`] of this process.
+pub fn own_grantable_capabilities() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    grantable_capabilities(&status)
+}
+
 /// `CAP_` name of a capability, as specs and Docker spell it.
 pub fn cap_name(cap: &Capability) -> String {
     format!("CAP_{cap}")
@@ -333,6 +359,20 @@ mod tests {
     fn docker_caps_match_dockers_mask() {
         let mask: u64 = DOCKER_CAPS.iter().map(|c| 1u64 << cap_number(c)).sum();
         assert_eq!(mask, 0xa804_25fb);
+    }
+
+    #[test]
+    fn grantable_capabilities_follow_the_permitted_mask() {
+        // This VM's mask: every capability but CAP_SYS_RESOURCE (bit 24).
+        let caps = grantable_capabilities("Name:\tx\nCapPrm:\t000001fffeffffff\n");
+        assert_eq!(caps.len(), 40);
+        assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_owned()));
+        assert!(caps.contains(&"CAP_SYS_TIME".to_owned()));
+        assert!(caps.contains(&"CAP_CHECKPOINT_RESTORE".to_owned()));
+        let few = grantable_capabilities("CapPrm:\t0000000000000003\n");
+        assert_eq!(few, ["CAP_CHOWN", "CAP_DAC_OVERRIDE"]);
+        // Unreadable: every capability, and the kernel decides.
+        assert_eq!(grantable_capabilities("").len(), 41);
     }
 
     fn cap_number(cap: &Capability) -> u32 {

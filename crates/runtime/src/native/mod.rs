@@ -8,6 +8,7 @@
 //! have been delivered.
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -135,6 +136,61 @@ impl Libcontainer {
     }
 }
 
+/// The stdio of a process [`Libcontainer::spawn_exec`] starts; a `None`
+/// is inherited from the caller.
+#[derive(Debug, Default)]
+pub struct ExecStdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+impl Libcontainer {
+    /// Starts another process in a running container with this stdio and
+    /// returns its host pid at once: the caller reaps it (a subreaper gets
+    /// it even when it is not its child). The process inherits the
+    /// caller's signal mask: unblock what it must see first.
+    pub fn spawn_exec(&self, id: &str, opts: &ExecOptions, stdio: ExecStdio) -> Result<i32> {
+        self.exec_process(id, opts, stdio).map(Pid::as_raw)
+    }
+
+    fn exec_process(&self, id: &str, opts: &ExecOptions, stdio: ExecStdio) -> Result<Pid> {
+        let container = self.load(id)?;
+        if container.status() != ContainerStatus::Running {
+            return Err(wrong_state(&container, "exec in"));
+        }
+        let mut builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+            .with_root_path(&self.root)
+            .map_err(|e| RuntimeError::container("exec in", id, e))?;
+        if let Some(fd) = stdio.stdin {
+            builder = builder.with_stdin(fd);
+        }
+        if let Some(fd) = stdio.stdout {
+            builder = builder.with_stdout(fd);
+        }
+        if let Some(fd) = stdio.stderr {
+            builder = builder.with_stderr(fd);
+        }
+        builder
+            .with_console_socket(opts.console_socket.as_ref())
+            .with_preserved_fds(opts.preserve_fds)
+            .as_tenant()
+            .with_detach(opts.detach)
+            .with_process(opts.process.as_ref())
+            .with_container_args(opts.args.clone())
+            .with_env(env_map(&opts.env))
+            .with_cwd(opts.cwd.as_ref())
+            .with_user(opts.user.map(|(uid, _)| uid))
+            .with_group(opts.user.and_then(|(_, gid)| gid))
+            .with_additional_gids(opts.additional_gids.clone())
+            .with_capabilities(opts.caps.clone())
+            .with_no_new_privs(opts.no_new_privs)
+            .with_tty(opts.tty)
+            .build()
+            .map_err(|e| RuntimeError::container("exec in", id, e))
+    }
+}
+
 /// What `prepare` learnt of a bundle.
 #[derive(Debug)]
 pub(super) struct Prepared {
@@ -255,30 +311,7 @@ impl Runtime for Libcontainer {
     }
 
     fn exec(&self, id: &str, opts: &ExecOptions) -> Result<i32> {
-        let container = self.load(id)?;
-        if container.status() != ContainerStatus::Running {
-            return Err(wrong_state(&container, "exec in"));
-        }
-        let pid = ContainerBuilder::new(id.to_owned(), SyscallType::default())
-            .with_root_path(&self.root)
-            .map(|b| {
-                b.with_console_socket(opts.console_socket.as_ref())
-                    .with_preserved_fds(opts.preserve_fds)
-                    .as_tenant()
-                    .with_detach(opts.detach)
-                    .with_process(opts.process.as_ref())
-                    .with_container_args(opts.args.clone())
-                    .with_env(env_map(&opts.env))
-                    .with_cwd(opts.cwd.as_ref())
-                    .with_user(opts.user.map(|(uid, _)| uid))
-                    .with_group(opts.user.and_then(|(_, gid)| gid))
-                    .with_additional_gids(opts.additional_gids.clone())
-                    .with_capabilities(opts.caps.clone())
-                    .with_no_new_privs(opts.no_new_privs)
-                    .with_tty(opts.tty)
-            })
-            .and_then(|b| b.build())
-            .map_err(|e| RuntimeError::container("exec in", id, e))?;
+        let pid = self.exec_process(id, opts, ExecStdio::default())?;
         if let Some(path) = &opts.pid_file {
             pidfile::write(path, pid.as_raw())?;
         }

@@ -1,0 +1,45 @@
+"""The Python Docker SDK (docker-py) against berth, beyond the basics:
+exec (exec_run with output, exit codes, streams, environment, user,
+workdir, detach; exec_inspect). Usage: breadth.py SOCKET BUSYBOX_ROOTFS_TAR.
+Prints "ok" when every assertion held."""
+
+import sys
+
+import docker
+
+sock_path, rootfs_tar = sys.argv[1], sys.argv[2]
+client = docker.DockerClient(base_url=f"unix://{sock_path}", version="1.41")
+api = client.api
+
+with open(rootfs_tar, "rb") as f:
+    api.import_image_from_data(f.read(), repository="busybox", tag="sdk")
+box = client.containers.run("busybox:sdk", ["sleep", "1000"], detach=True, name="box")
+
+# exec: output, exit code, separate streams, environment, user, workdir
+r = box.exec_run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+assert r.exit_code == 3 and r.output == b"out\nerr\n", r
+r = box.exec_run(["sh", "-c", "echo out; echo err >&2"], demux=True)
+assert r.output == (b"out\n", b"err\n"), r
+r = box.exec_run(
+    ["sh", "-c", "echo $A; id -u; pwd"], environment={"A": "b"}, user="7", workdir="/tmp"
+)
+assert r.output == b"b\n7\n/tmp\n", r
+# detached: no output; the exit code is whatever the inspect right after saw
+r = box.exec_run(["sh", "-c", "exit 0"], detach=True)
+assert r.exit_code in (None, 0) and not r.output, r
+# the low-level calls: create, start, inspect
+e = api.exec_create(box.id, ["sh", "-c", "exit 9"])
+assert api.exec_start(e["Id"]) == b""
+info = api.exec_inspect(e["Id"])
+assert info["ExitCode"] == 9 and info["Running"] is False, info
+assert info["ContainerID"] == box.id, info
+# errors: a stopped container refuses
+box.stop(timeout=1)
+try:
+    box.exec_run(["true"])
+    raise AssertionError("exec in a stopped container")
+except docker.errors.APIError as err:
+    assert err.status_code == 409 and "is not running" in str(err), err
+box.remove()
+
+print("ok")
