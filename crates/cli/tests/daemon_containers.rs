@@ -342,3 +342,44 @@ fn a_failed_start_of_an_auto_removed_container_ends_run_and_leaves_nothing() {
     );
     d.ok(&["rm", "broken"]);
 }
+
+#[test]
+fn privileged_containers_get_the_hosts_devices_and_capabilities() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let script = "grep CapEff /proc/self/status; cat /sys/fs/cgroup/devices/devices.list; \
+                  ls /dev | wc -l; stat -c '%t:%T' /dev/loop0 2>/dev/null || echo none";
+    let plain = d.ok(&["run", "--rm", "busybox:test", "sh", "-c", script]);
+    let privileged = d.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox:test",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    let host_caps = host
+        .lines()
+        .find_map(|l| l.strip_prefix("CapPrm:"))
+        .unwrap()
+        .trim();
+    let lines: Vec<&str> = privileged.lines().collect();
+    // Every capability the host grants (CAP_SYS_RESOURCE is not on these
+    // VMs: asking for it made the start fail), every device allowed.
+    assert_eq!(lines[0], format!("CapEff:\t{host_caps}"), "{privileged}");
+    assert_eq!(lines[1], "a *:* rwm", "{privileged}");
+    let count = |l: &str| l.trim().parse::<usize>().unwrap();
+    let plain_lines: Vec<&str> = plain.lines().collect();
+    assert_eq!(plain_lines[0], "CapEff:\t00000000a80425fb");
+    let devices = |l: &[&str]| count(l[l.len() - 2]);
+    assert!(
+        devices(&lines) > devices(&plain_lines),
+        "{privileged} vs {plain}"
+    );
+    if std::path::Path::new("/dev/loop0").exists() {
+        assert_eq!(lines[3], "7:0", "the host's loop device");
+        assert_eq!(plain_lines[plain_lines.len() - 1], "none");
+    }
+}

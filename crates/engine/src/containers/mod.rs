@@ -3,6 +3,7 @@
 //! the name, check the state (conflict error), act, record, notify waiters.
 
 mod attach;
+mod devices;
 pub mod exec;
 mod files;
 mod logs;

@@ -56,6 +56,10 @@ pub fn build(rec: &Record, image: &ImageConfig, rootfs: &Path) -> Result<Value> 
     s["linux"]["cgroupsPath"] = json!(format!("/berth/{}", rec.id));
     s["linux"]["resources"] = resources(rec)?;
     capabilities(&mut s, rec)?;
+    if req.host_config.privileged {
+        // The host's devices, as Docker gives a privileged container.
+        s["linux"]["devices"] = json!(super::devices::host_devices(Path::new("/dev")));
+    }
     network(&mut s, &req.host_config.network_mode)?;
     mounts::apply(&mut s, mounts::user_mounts(&req.host_config)?)?;
     Ok(s)
