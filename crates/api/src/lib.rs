@@ -4,6 +4,7 @@
 //! synchronous), write the response. Errors become statuses in exactly one
 //! place ([`error`]).
 
+mod archive;
 mod attach;
 mod build;
 mod containers;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use berth_engine::containers::exec::ExecBackend;
+use berth_engine::containers::files::FilesBackend;
 use berth_engine::containers::ContainerBackend;
 use berth_engine::{BuildBackend, ImageBackend, SystemBackend};
 
@@ -30,6 +32,7 @@ pub use error::ApiError;
 pub struct Backends {
     pub containers: Arc<dyn ContainerBackend>,
     pub exec: Arc<dyn ExecBackend>,
+    pub files: Arc<dyn FilesBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub system: Arc<dyn SystemBackend>,
     pub build: Arc<dyn BuildBackend>,
@@ -51,6 +54,7 @@ pub fn app(backends: Backends) -> Router {
         .merge(containers::routes())
         .merge(attach::routes())
         .merge(exec::routes())
+        .merge(archive::routes())
         .merge(build::routes())
         .merge(events::routes())
         .fallback(error::not_found)

@@ -115,7 +115,8 @@ pub fn run(config: Config) -> Result<()> {
     .with_context(|| "opening the build cache")?;
     let backends = Backends {
         containers: Arc::new(containers.clone()),
-        exec: Arc::new(containers),
+        exec: Arc::new(containers.clone()),
+        files: Arc::new(containers),
         build: Arc::new(build),
         images: Arc::new(ImageService::new(store.clone(), events.clone())),
         events,

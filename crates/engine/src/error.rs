@@ -48,7 +48,9 @@ impl EngineError {
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         let kind = match &e {
-            StoreError::BlobNotFound(_) | StoreError::ImageNotFound(_) => ErrorKind::NotFound,
+            StoreError::BlobNotFound(_)
+            | StoreError::ImageNotFound(_)
+            | StoreError::PathNotFound(_) => ErrorKind::NotFound,
             StoreError::Conflict(_) => ErrorKind::Conflict,
             StoreError::Invalid(_)
             | StoreError::Image(_)

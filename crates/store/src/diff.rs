@@ -34,11 +34,38 @@ pub fn write_diff(upper: &Path, out: impl Write) -> Result<u64> {
         links: HashMap::new(),
         upper,
         content: 0,
+        whiteouts: true,
     };
     w.walk(&root, "")?;
     w.tar
         .into_inner()
         .map_err(|e| StoreError::io("finishing diff of", upper, e))?;
+    Ok(w.content)
+}
+
+/// Writes the entry `name` of the directory `parent` — a file, a link, a
+/// node, or a directory with everything under it — as a tar stream whose
+/// paths start with `as_name` (Docker's archive of a path in a container).
+/// Nothing is read as a whiteout and no symlink is followed. `shown`
+/// names the entry in errors.
+pub fn write_entry(
+    parent: &OwnedFd,
+    name: &str,
+    as_name: &str,
+    shown: &Path,
+    out: impl Write,
+) -> Result<u64> {
+    let mut w = DiffWriter {
+        tar: tar::Builder::new(out),
+        links: HashMap::new(),
+        upper: shown,
+        content: 0,
+        whiteouts: false,
+    };
+    w.entry(parent, name, as_name)?;
+    w.tar
+        .into_inner()
+        .map_err(|e| StoreError::io("finishing the archive of", shown, e))?;
     Ok(w.content)
 }
 
@@ -49,6 +76,9 @@ struct DiffWriter<'a, W: Write> {
     upper: &'a Path,
     /// Bytes of regular-file content written.
     content: u64,
+    /// 0/0 devices and opaque xattrs are overlay's whiteouts (an upper
+    /// dir), not files (a merged view).
+    whiteouts: bool,
 }
 
 impl<W: Write> DiffWriter<'_, W> {
@@ -99,7 +129,8 @@ impl<W: Write> DiffWriter<'_, W> {
                 )
                 .map_err(|e| self.err(path, e))?;
                 let mut xattrs = xattrs(&sub).map_err(|e| self.err(path, e))?;
-                let opaque = xattrs.iter().any(|(k, v)| k == OPAQUE_XATTR && v == b"y");
+                let opaque =
+                    self.whiteouts && xattrs.iter().any(|(k, v)| k == OPAQUE_XATTR && v == b"y");
                 // The marker entry carries opacity; the xattr itself is
                 // overlay's and must not reach another extractor.
                 xattrs.retain(|(k, _)| k != OPAQUE_XATTR);
@@ -116,7 +147,7 @@ impl<W: Write> DiffWriter<'_, W> {
                 }
                 self.walk(&sub, path)
             }
-            FileType::CharacterDevice if st.st_rdev == 0 => {
+            FileType::CharacterDevice if st.st_rdev == 0 && self.whiteouts => {
                 let (parent, hidden) = path.rsplit_once('/').map_or(("", path), |(p, n)| (p, n));
                 let wh_path = if parent.is_empty() {
                     format!("{WHITEOUT_PREFIX}{hidden}")

@@ -49,6 +49,10 @@ pub enum StoreError {
     #[error("layer {layer} unpacks to more than the limit of {limit} bytes")]
     TooLarge { layer: String, limit: u64 },
 
+    /// A path in a container's files does not exist.
+    #[error("no such file or directory: {0}")]
+    PathNotFound(String),
+
     /// No image matches the name or ID.
     #[error("no such image: {0}")]
     ImageNotFound(String),

@@ -10,12 +10,13 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 
 /// A path inside a root, as normalised components (never `.`, `..` or `/`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RelPath(Vec<String>);
 
 impl RelPath {
@@ -49,6 +50,11 @@ impl RelPath {
     /// The parent, relative to the root ("" for top-level entries).
     pub fn parent(&self) -> String {
         self.0[..self.0.len().saturating_sub(1)].join("/")
+    }
+
+    /// `self` followed by `rest`.
+    pub fn join(&self, rest: &Self) -> Self {
+        Self(self.0.iter().chain(&rest.0).cloned().collect())
     }
 
     /// The path joined with `/`.
@@ -112,6 +118,12 @@ impl Root {
         self.resolve(rel, OFlags::RDONLY)
     }
 
+    /// The stat of `rel`, a final symlink followed inside the root.
+    pub fn stat(&self, rel: &str) -> io::Result<rfs::Stat> {
+        let fd = self.resolve(rel, OFlags::PATH)?;
+        rfs::fstat(&fd).map_err(io::Error::from)
+    }
+
     /// The directory `rel` opened for reading (for fsetxattr, fchown…).
     pub fn dir_readable(&self, rel: &str) -> io::Result<OwnedFd> {
         self.resolve(rel, OFlags::RDONLY | OFlags::DIRECTORY)
@@ -147,6 +159,33 @@ impl Root {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Removes `name` in `dir` and, for a directory, everything under it;
+    /// symlinks are removed, never followed.
+    pub fn clear_all(dir: &OwnedFd, name: &str) -> io::Result<()> {
+        match Self::clear(dir, name) {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) => {}
+            other => return other,
+        }
+        let sub = rfs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut names = Vec::new();
+        for entry in rfs::Dir::read_from(&sub)? {
+            let entry = entry?;
+            let n = entry.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push(std::ffi::OsStr::from_bytes(n).to_owned());
+            }
+        }
+        for n in names {
+            Self::clear_all(&sub, &n.to_string_lossy())?;
+        }
+        Self::clear(dir, name)
     }
 
     /// The file type at `name` in `dir`, without following it.

@@ -3,6 +3,7 @@
 //! on disk").
 
 pub mod blobs;
+pub mod changes;
 pub mod commit;
 pub mod db;
 pub mod diff;
@@ -14,6 +15,7 @@ pub mod import;
 pub mod layers;
 pub mod load;
 pub mod overlay;
+pub mod paths;
 pub mod query;
 pub mod remove;
 pub mod save;

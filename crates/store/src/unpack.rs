@@ -42,6 +42,14 @@ pub struct UnpackOptions {
     /// Whether block and character devices other than whiteouts may be
     /// created (root-owned stores: yes, as Docker does).
     pub allow_devices: bool,
+    /// Whether `.wh.` entries are whiteouts (a layer) or plain files (an
+    /// archive copied into a container).
+    pub whiteouts: bool,
+    /// Whether an entry may replace a directory with a non-directory or
+    /// the reverse (Docker's `noOverwriteDirNonDir` is the opposite).
+    pub replace_dirs: bool,
+    /// Owner of everything written, instead of the archive's.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Default for UnpackOptions {
@@ -49,6 +57,9 @@ impl Default for UnpackOptions {
         Self {
             max_bytes: 64 << 30,
             allow_devices: true,
+            whiteouts: true,
+            replace_dirs: true,
+            owner: None,
         }
     }
 }
@@ -89,37 +100,53 @@ pub fn unpack(
         inner: tar_stream,
         hasher: berth_image::Algorithm::Sha256.hasher(),
     };
-    let mut u = Unpacker {
-        layer,
-        root: &root,
-        opts,
-        written: 0,
-        dir_times: Vec::new(),
-        parent: None,
-    };
-    {
-        let mut ar = tar::Archive::new(&mut reader);
-        let entries = ar
-            .entries()
-            .map_err(|e| StoreError::io("reading layer", layer, e))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| StoreError::io("reading layer", layer, e))?;
-            u.entry(&mut entry)?;
-        }
-    }
-    u.finish_dir_times()?;
+    let size = extract(layer, &mut reader, &root, &RelPath::default(), opts)?;
     // The DiffID covers the whole stream, padding after the end marker too.
     io::copy(&mut reader, &mut io::sink())
         .map_err(|e| StoreError::io("reading layer", layer, e))?;
     Ok(Unpacked {
         diff_id: reader.hasher.finish(),
-        size: u.written,
+        size,
     })
+}
+
+/// Writes the entries of `tar_stream` under `base` in `root`, every path
+/// resolved inside `root` (an entry may not leave `base` by `..`; a
+/// symlink it meets resolves as if `root` were `/`). Returns the bytes of
+/// file content written. `what` names the archive in errors.
+pub fn extract(
+    what: &str,
+    tar_stream: impl Read,
+    root: &Root,
+    base: &RelPath,
+    opts: UnpackOptions,
+) -> Result<u64> {
+    let mut u = Unpacker {
+        layer: what,
+        root,
+        base,
+        opts,
+        written: 0,
+        dir_times: Vec::new(),
+        parent: None,
+    };
+    let mut ar = tar::Archive::new(tar_stream);
+    let entries = ar
+        .entries()
+        .map_err(|e| StoreError::io("reading layer", what, e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| StoreError::io("reading layer", what, e))?;
+        u.entry(&mut entry)?;
+    }
+    u.finish_dir_times()?;
+    Ok(u.written)
 }
 
 struct Unpacker<'a> {
     layer: &'a str,
     root: &'a Root,
+    /// Where in `root` the archive's entries go.
+    base: &'a RelPath,
     opts: UnpackOptions,
     written: u64,
     /// Directory mtimes, applied last: creating children changes them.
@@ -162,8 +189,9 @@ impl Unpacker<'_> {
         let Some(name) = path.name().map(str::to_owned) else {
             return Ok(()); // the root itself ("./"): nothing to create
         };
+        let path = self.base.join(&path);
         let meta = self.meta(entry, &shown)?;
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+        if let (true, Some(hidden)) = (self.opts.whiteouts, name.strip_prefix(WHITEOUT_PREFIX)) {
             return self.whiteout(&path, hidden, &shown);
         }
         let kind = entry.header().entry_type();
@@ -229,6 +257,7 @@ impl Unpacker<'_> {
                 }
             }
         }
+        let (uid, gid) = self.opts.owner.unwrap_or((uid, gid));
         Ok(Meta {
             mode,
             uid,
@@ -276,6 +305,9 @@ impl Unpacker<'_> {
     ) -> Result<()> {
         match Root::kind(parent, name).map_err(|e| self.io(shown, "stat", e))? {
             Some(FileType::Directory) => {}
+            Some(_) if !self.opts.replace_dirs => {
+                return Err(self.bad(shown, "cannot overwrite a non-directory with a directory"))
+            }
             Some(_) => {
                 Root::clear(parent, name).map_err(|e| self.io(shown, "replacing", e))?;
                 self.mkdir(parent, name, shown)?;
@@ -292,6 +324,19 @@ impl Unpacker<'_> {
         self.apply_fd(&fd, meta, shown)?;
         self.dir_times.push((path.clone(), meta.mtime));
         Ok(())
+    }
+
+    /// Clears the way for a non-directory entry: what is there goes,
+    /// unless it is a directory that must stay.
+    fn replace(&self, parent: &OwnedFd, name: &str, shown: &str) -> Result<()> {
+        if !self.opts.replace_dirs
+            && Root::kind(parent, name).map_err(|e| self.io(shown, "stat", e))?
+                == Some(FileType::Directory)
+        {
+            return Err(self.bad(shown, "cannot overwrite a directory with a non-directory"));
+        }
+        // A directory goes with everything in it, as under Docker.
+        Root::clear_all(parent, name).map_err(|e| self.io(shown, "replacing", e))
     }
 
     fn mkdir(&self, parent: &OwnedFd, name: &str, shown: &str) -> Result<()> {
@@ -315,7 +360,7 @@ impl Unpacker<'_> {
         let fd = match create() {
             Err(rustix::io::Errno::EXIST) => {
                 self.parent = None; // what is replaced may be a directory
-                Root::clear(parent, name).map_err(|e| self.io(shown, "replacing", e))?;
+                self.replace(parent, name, shown)?;
                 create()
             }
             other => other,
@@ -358,7 +403,7 @@ impl Unpacker<'_> {
         shown: &str,
     ) -> Result<()> {
         let target = self.link_target(entry, shown, "symlink")?;
-        Root::clear(parent, name).map_err(|e| self.io(shown, "replacing", e))?;
+        self.replace(parent, name, shown)?;
         // The target is stored verbatim: it is resolved later inside the
         // container's root, never by berth on the host.
         rfs::symlinkat(target.as_path(), parent, name)
@@ -383,7 +428,7 @@ impl Unpacker<'_> {
             .root
             .dir(&target.parent())
             .map_err(|e| self.io(shown, "resolving hardlink target", e))?;
-        Root::clear(parent, name).map_err(|e| self.io(shown, "replacing", e))?;
+        self.replace(parent, name, shown)?;
         // linkat without AT_SYMLINK_FOLLOW links the target entry itself,
         // found inside the root: never a file outside it.
         rfs::linkat(&tparent, tname, parent, name, AtFlags::empty())
@@ -411,7 +456,7 @@ impl Unpacker<'_> {
                 format!("device node {major}:{minor} is not allowed in this store"),
             ));
         }
-        Root::clear(parent, name).map_err(|e| self.io(shown, "replacing", e))?;
+        self.replace(parent, name, shown)?;
         rfs::mknodat(
             parent,
             name,

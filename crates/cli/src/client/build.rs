@@ -13,9 +13,10 @@ use anyhow::{bail, Context, Result};
 use berth_builder::ignore::Dockerignore;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use bollard::Docker;
-use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
+
+use super::chunks::{reader_stream, written_stream, ChunkStream, Chunks};
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -180,8 +181,8 @@ fn exit_code(message: &str) -> i32 {
 /// The context as a stream of tar chunks, and the Dockerfile's name in it.
 fn context_stream(a: &BuildArgs) -> Result<(ChunkStream, String)> {
     if a.context == "-" {
-        let stdin = super::images::reader_stream(Box::new(std::io::stdin()));
-        return Ok((Box::pin(stdin), a.file.clone().unwrap_or_default()));
+        let stdin = reader_stream(Box::new(std::io::stdin()));
+        return Ok((stdin, a.file.clone().unwrap_or_default()));
     }
     let dir = PathBuf::from(&a.context);
     if !dir.is_dir() {
@@ -196,62 +197,18 @@ fn context_stream(a: &BuildArgs) -> Result<(ChunkStream, String)> {
         Err(_) => Dockerignore::default(),
     };
     let keep = [dockerfile.clone(), ".dockerignore".to_owned()];
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let name = dockerfile.clone();
-    std::thread::spawn(move || {
-        let mut writer = Chunks {
-            tx,
-            buf: Vec::with_capacity(CHUNK),
-        };
-        let mut tar = tar::Builder::new(&mut writer);
+    let chunks = written_stream("sending the build context", move |writer| {
+        let mut tar = tar::Builder::new(writer);
         tar.follow_symlinks(false);
-        let sent = add_tree(&mut tar, &dir, "", &ignore, &keep).and_then(|()| match &outside {
-            Some(path) => tar.append_path_with_name(path, &name).map_err(Into::into),
-            None => Ok(()),
-        });
-        let finished = sent
-            .and_then(|()| tar.into_inner().map_err(Into::into))
-            .and_then(|w| w.flush().map_err(anyhow::Error::from));
-        if let Err(e) = finished {
-            eprintln!("berth: sending the build context: {e:#}");
+        add_tree(&mut tar, &dir, "", &ignore, &keep)?;
+        if let Some(path) = &outside {
+            tar.append_path_with_name(path, &name)?;
         }
+        tar.into_inner()?;
+        Ok(())
     });
-    let chunks =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
-    Ok((Box::pin(chunks), dockerfile))
-}
-
-/// The request body's chunks.
-type ChunkStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Bytes> + Send>>;
-
-/// How much of the context goes in one body chunk: a pipe's 64 KiB made
-/// hundreds of hops for a 20 MB context.
-const CHUNK: usize = 1 << 20;
-
-/// The tar writer's end: whole chunks to the request body.
-struct Chunks {
-    tx: tokio::sync::mpsc::Sender<Bytes>,
-    buf: Vec<u8>,
-}
-
-impl Write for Chunks {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx.blocking_send(chunk).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the build request ended")
-        })
-    }
+    Ok((chunks, dockerfile))
 }
 
 /// `-f`: its path in the context, or (outside it) a name it is sent as.

@@ -398,3 +398,18 @@ pub async fn export(d: &Docker, name: &str, output: Option<&str>) -> Result<i32>
     out.flush()?;
     Ok(0)
 }
+
+/// `berth diff`: the container's changes, `C`/`A`/`D` and the path.
+pub async fn diff(d: &Docker, name: &str) -> Result<i32> {
+    let changes = d.container_changes(name).await?.unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    for c in changes {
+        let kind = match c.kind {
+            bollard::models::ChangeType::_0 => "C",
+            bollard::models::ChangeType::_1 => "A",
+            bollard::models::ChangeType::_2 => "D",
+        };
+        writeln!(out, "{kind} {}", c.path)?;
+    }
+    Ok(0)
+}

@@ -8,7 +8,6 @@ use bollard::query_parameters::{
     CreateImageOptions, ImportImageOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
 };
 use bollard::Docker;
-use bytes::Bytes;
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -164,30 +163,12 @@ pub async fn tag(d: &Docker, source: &str, target: &str) -> Result<i32> {
 }
 
 /// A file's (or stdin's) bytes as a request body stream.
-fn input_stream(
-    path: Option<&str>,
-) -> Result<impl futures_util::Stream<Item = Bytes> + Send + 'static> {
+fn input_stream(path: Option<&str>) -> Result<super::chunks::ChunkStream> {
     let reader: Box<dyn Read + Send> = match path {
         Some("-") | None => Box::new(std::io::stdin()),
         Some(p) => Box::new(std::fs::File::open(p).with_context(|| format!("opening {p}"))?),
     };
-    Ok(reader_stream(reader))
-}
-
-/// A blocking reader as a stream of chunks (read on a thread of its own).
-pub(crate) fn reader_stream(
-    mut reader: Box<dyn Read + Send>,
-) -> impl futures_util::Stream<Item = Bytes> + Send + 'static {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 256 << 10];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 || tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
-                break;
-            }
-        }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+    Ok(super::chunks::reader_stream(reader))
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,10 @@
 //! flags, output and exit codes.
 
 mod build;
+mod chunks;
 mod connect;
 mod containers;
+mod cp;
 mod detach;
 mod exec;
 mod flags;
@@ -81,6 +83,10 @@ enum Command {
     Attach(run::AttachArgs),
     /// Execute a command in a running container
     Exec(exec::ExecArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
     /// Stop one or more running containers
     Stop(containers::StopArgs),
     /// Kill one or more running containers
@@ -183,6 +189,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Start(a) => run::start(&d, &socket, a).await,
         Command::Attach(a) => run::attach(&d, &socket, a).await,
         Command::Exec(a) => exec::exec(&d, a).await,
+        Command::Cp(a) => cp::cp(&d, a).await,
+        Command::Diff { container } => containers::diff(&d, container).await,
         Command::Stop(a) => containers::stop(&d, a).await,
         Command::Kill(a) => containers::kill(&d, a).await,
         Command::Restart(a) => containers::restart(&d, a).await,

@@ -1,9 +1,12 @@
 """The Python Docker SDK (docker-py) against berth, beyond the basics:
 exec (exec_run with output, exit codes, streams, environment, user,
-workdir, detach; exec_inspect). Usage: breadth.py SOCKET BUSYBOX_ROOTFS_TAR.
+workdir, detach; exec_inspect); files (put_archive, get_archive with its
+stat, diff). Usage: breadth.py SOCKET BUSYBOX_ROOTFS_TAR.
 Prints "ok" when every assertion held."""
 
+import io
 import sys
+import tarfile
 
 import docker
 
@@ -33,6 +36,29 @@ assert api.exec_start(e["Id"]) == b""
 info = api.exec_inspect(e["Id"])
 assert info["ExitCode"] == 9 and info["Running"] is False, info
 assert info["ContainerID"] == box.id, info
+# files: a tar in, the same bytes out, the stat, the diff
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    data = b"from the sdk\n"
+    info = tarfile.TarInfo("sdk.txt")
+    info.size = len(data)
+    info.mode = 0o640
+    t.addfile(info, io.BytesIO(data))
+assert box.put_archive("/tmp", buf.getvalue()) is True
+assert box.exec_run(["cat", "/tmp/sdk.txt"]).output == b"from the sdk\n"
+chunks, stat = box.get_archive("/tmp/sdk.txt")
+assert stat["name"] == "sdk.txt" and stat["size"] == 13 and stat["mode"] == 0o640, stat
+with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as t:
+    assert t.getnames() == ["sdk.txt"], t.getnames()
+    assert t.extractfile("sdk.txt").read() == b"from the sdk\n"
+changes = {c["Path"]: c["Kind"] for c in box.diff()}
+assert changes.get("/tmp/sdk.txt") == 1 and changes.get("/tmp") == 0, changes
+try:
+    box.get_archive("/nope")
+    raise AssertionError("a missing path")
+except docker.errors.NotFound:
+    pass
+
 # errors: a stopped container refuses
 box.stop(timeout=1)
 try:

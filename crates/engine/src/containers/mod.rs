@@ -5,7 +5,7 @@
 mod attach;
 mod devices;
 pub mod exec;
-mod files;
+pub mod files;
 mod logs;
 pub mod model;
 mod mounts;
@@ -48,6 +48,7 @@ pub struct ContainerService {
     /// The last restart delay of each container its policy restarts.
     restart_delays: Mutex<std::collections::HashMap<String, Duration>>,
     execs: exec::Execs,
+    file_locks: files::FileLocks,
 }
 
 /// A shim whose container is created, not yet started.
@@ -122,6 +123,7 @@ impl ContainerService {
             attaching: Mutex::new(attach::WaitingClients::new()),
             restart_delays: Mutex::new(std::collections::HashMap::new()),
             execs: exec::Execs::default(),
+            file_locks: files::FileLocks::default(),
             events,
         });
         svc.clean_orphans()?;
@@ -260,6 +262,9 @@ impl ContainerService {
         let rootfs = dir.join("rootfs");
         let image_id = rec.image_id.parse().map_err(|e| internal("image ID", e))?;
         let chain = self.store.chain(&image_id)?;
+        // A copy into the stopped container mounts the same upper dir:
+        // the start waits for it, and a copy waits until it runs.
+        let files = self.file_locks.lock(&rec.id);
         self.store.layers().mount(
             &chain,
             Some((&dir.join("upper"), &dir.join("work"))),
@@ -268,10 +273,13 @@ impl ContainerService {
         let started = self
             .spawn_shim(&rec, &rootfs)
             .and_then(|shim| self.start_shim(&mut rec, shim));
+        if started.is_err() {
+            let _ = berth_store::overlay::unmount(&rootfs);
+        }
+        drop(files);
         let (child, pid) = match started {
             Ok(s) => s,
             Err(e) => {
-                let _ = berth_store::overlay::unmount(&rootfs);
                 self.start_failed(&rec.id);
                 return Err(e);
             }
@@ -435,7 +443,11 @@ impl ContainerService {
         let status: Option<berth_shim::protocol::ExitStatus> = std::fs::read(&exit_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        let _ = berth_store::overlay::unmount(&self.dir(id).join("rootfs"));
+        {
+            // Never a copy's mount of the stopped container.
+            let _files = self.file_locks.lock(id);
+            let _ = berth_store::overlay::unmount(&self.dir(id).join("rootfs"));
+        }
         let auto_remove = {
             let conn = self.conn();
             let Ok(mut rec) = records::find(&conn, id) else {
@@ -745,6 +757,8 @@ impl ContainerService {
             }
         };
         let dir = self.dir(&rec.id);
+        // After a copy into it (which has its root mounted), never during.
+        let files = self.file_locks.lock(&rec.id);
         let _ = berth_store::overlay::unmount(&dir.join("rootfs"));
         // Remembered before the record goes: a waiter that sees it gone
         // must find the code.
@@ -756,6 +770,7 @@ impl ContainerService {
         self.forget_execs(&rec.id);
         self.store.release(&rec.id)?;
         std::fs::remove_dir_all(&dir).map_err(|e| internal("removing the container's files", e))?;
+        drop(files);
         let _ = std::fs::remove_dir_all(self.shim_dir(&rec.id));
         self.notify();
         Ok(())
