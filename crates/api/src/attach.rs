@@ -134,37 +134,56 @@ where
             .flatten(),
         None => None,
     };
-    if let Some(shim) = shim {
-        splice(client_in, &mut client_out, shim).await;
-    }
-    let _ = client_out.shutdown().await;
+    let input = match shim {
+        Some(shim) => splice(client_in, &mut client_out, shim).await,
+        None => None,
+    };
+    finish(&mut client_out, input).await;
 }
 
 /// Copies what the client sends into the shim, and the shim's output to
 /// the client until it ends (the process's output is all written).
+/// Returns the task still reading the client's input, for [`finish`].
 pub(crate) async fn splice<R, W>(
     mut client_in: R,
     client_out: &mut W,
     shim: std::os::unix::net::UnixStream,
-) where
+) -> Option<tokio::task::JoinHandle<()>>
+where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
     let shim = shim
         .set_nonblocking(true)
-        .and_then(|()| tokio::net::UnixStream::from_std(shim));
-    let Ok(shim) = shim else {
-        return;
-    };
+        .and_then(|()| tokio::net::UnixStream::from_std(shim))
+        .ok()?;
     let (mut shim_out, mut shim_in) = shim.into_split();
     // The client's end of input (docker closes its write side after stdin
-    // EOF) reaches the shim as ours.
+    // EOF) reaches the shim as ours. Once the shim takes no more, the
+    // rest is read and dropped: a connection closed with unread input is
+    // reset, and the client's last reads of output fail with it.
     let input = tokio::spawn(async move {
         let _ = tokio::io::copy(&mut client_in, &mut shim_in).await;
         let _ = shim_in.shutdown().await;
+        let _ = tokio::io::copy(&mut client_in, &mut tokio::io::sink()).await;
     });
     let _ = tokio::io::copy(&mut shim_out, client_out).await;
-    input.abort();
+    Some(input)
+}
+
+/// Ends the stream to the client, then waits (bounded) for the client to
+/// close its end, reading what it still sends.
+pub(crate) async fn finish<W: AsyncWrite + Unpin>(
+    client_out: &mut W,
+    input: Option<tokio::task::JoinHandle<()>>,
+) {
+    let _ = client_out.shutdown().await;
+    if let Some(mut input) = input {
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(5), &mut input).await;
+        if waited.is_err() {
+            input.abort();
+        }
+    }
 }
 
 async fn resize(

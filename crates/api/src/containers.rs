@@ -157,8 +157,9 @@ async fn remove(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let force = Query::parse(q.as_deref()).flag("force")?;
-    blocking(move || b.containers.remove(&id, force)).await?;
+    let q = Query::parse(q.as_deref());
+    let (force, volumes) = (q.flag("force")?, q.flag("v")?);
+    blocking(move || b.containers.remove(&id, force, volumes)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

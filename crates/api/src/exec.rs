@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::attach::{splice, switching_protocols, RAW_STREAM};
+use crate::attach::{finish, splice, switching_protocols, RAW_STREAM};
 use crate::error::{blocking, ApiError};
 use crate::query::Query;
 use crate::stream::writer_body;
@@ -93,19 +93,21 @@ async fn start(
         let (client_in, mut client_out) = tokio::io::split(conn);
         let backend = b.clone();
         let exec = id.clone();
-        match blocking(move || backend.exec.start(&exec, opts)).await {
+        let input = match blocking(move || backend.exec.start(&exec, opts)).await {
             Ok(Some(shim)) => {
-                splice(client_in, &mut client_out, shim).await;
+                let input = splice(client_in, &mut client_out, shim).await;
                 // The exit code is known before the client, seeing the
                 // end, asks for it.
                 let _ = tokio::task::spawn_blocking(move || b.exec.settle(&id)).await;
+                input
             }
-            Ok(None) => {}
+            Ok(None) => None,
             Err(e) => {
                 let _ = client_out.write_all(&failure(&e.0.message, tty)).await;
+                None
             }
-        }
-        let _ = client_out.shutdown().await;
+        };
+        finish(&mut client_out, input).await;
     });
     switching_protocols()
 }

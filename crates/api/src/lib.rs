@@ -16,6 +16,7 @@ mod query;
 mod stream;
 mod system;
 mod version;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use axum::Router;
 use berth_engine::containers::exec::ExecBackend;
 use berth_engine::containers::files::FilesBackend;
 use berth_engine::containers::ContainerBackend;
+use berth_engine::volumes::VolumeBackend;
 use berth_engine::{BuildBackend, ImageBackend, SystemBackend};
 
 pub use error::ApiError;
@@ -33,6 +35,7 @@ pub struct Backends {
     pub containers: Arc<dyn ContainerBackend>,
     pub exec: Arc<dyn ExecBackend>,
     pub files: Arc<dyn FilesBackend>,
+    pub volumes: Arc<dyn VolumeBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub system: Arc<dyn SystemBackend>,
     pub build: Arc<dyn BuildBackend>,
@@ -55,6 +58,7 @@ pub fn app(backends: Backends) -> Router {
         .merge(attach::routes())
         .merge(exec::routes())
         .merge(archive::routes())
+        .merge(volumes::routes())
         .merge(build::routes())
         .merge(events::routes())
         .fallback(error::not_found)

@@ -129,7 +129,11 @@ fn exec_with_a_tty_is_sized_like_the_client() {
     let berth = env!("CARGO_BIN_EXE_berth");
     for (cli, size) in [
         (berth, "stty size"),
-        ("docker", "until stty size 2>/dev/null; do sleep 0.01; done"),
+        // (busybox's `stty size` exits 0 on a 0x0 terminal: test its output)
+        (
+            "docker",
+            "until [ -n \"$(stty size 2>/dev/null)\" ]; do sleep 0.01; done; stty size",
+        ),
     ] {
         let inner = format!(
             "stty cols 101 rows 33; {cli} exec -it box sh -c '{size}; tty; echo $TERM; exit 3'"

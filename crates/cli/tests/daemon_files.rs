@@ -150,20 +150,35 @@ fn copies_never_leave_the_containers_root_through_its_symlinks() {
 }
 
 #[test]
-fn a_running_containers_mounts_are_where_its_files_go() {
+fn a_containers_mounts_are_where_its_files_go() {
     let d = Daemon::start();
     d.import_busybox();
     let host = tempfile::tempdir().unwrap();
     let bind = format!("{}:/data", host.path().display());
-    started(&d, "box", &["-v", &bind]);
+    let ro_bind = format!("{}:/ro:ro", host.path().display());
+    started(&d, "box", &["-v", &bind, "-v", "vol:/vol", "-v", &ro_bind]);
     started(&d, "ro", &["--read-only"]);
     let local = local_tree();
     let f = local.path().join("f.txt").display().to_string();
     d.ok(&["cp", &f, "box:/data/"]);
-    assert_eq!(
-        std::fs::read_to_string(host.path().join("f.txt")).unwrap(),
-        "hello\n"
+    let read = |p: &str| std::fs::read_to_string(host.path().join(p)).unwrap();
+    assert_eq!(read("f.txt"), "hello\n");
+    // Stopped: its binds and volumes are mounted for the copy.
+    d.ok(&["stop", "-t", "0", "box"]);
+    d.ok(&["cp", &f, "box:/data/again.txt"]);
+    assert_eq!(read("again.txt"), "hello\n");
+    d.ok(&["cp", &f, "box:/vol/"]);
+    let err = d.fails(&["cp", &f, "box:/ro/other.txt"]);
+    assert!(err.to_lowercase().contains("read-only"), "{err}");
+    assert!(!host.path().join("other.txt").exists());
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", "box"]).trim().to_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&id),
+        "the copy's mounts are gone: {mounts}"
     );
+    d.ok(&["start", "box"]);
+    assert_eq!(d.ok(&["exec", "box", "cat", "/vol/f.txt"]), "hello\n");
     let err = d.fails(&["cp", &f, "ro:/tmp/"]);
     assert!(err.contains("read-only"), "{err}");
     d.ok(&["stop", "-t", "0", "ro"]);

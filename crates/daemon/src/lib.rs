@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use berth_api::Backends;
+use berth_engine::volumes::VolumeService;
 use berth_engine::{BuildService, ContainerService, Events, ImageService, SystemService};
 use berth_store::{Store, StoreOptions};
 use clap::Parser;
@@ -98,12 +99,17 @@ pub fn run(config: Config) -> Result<()> {
         .with_context(|| format!("writing {}", pidfile.display()))?;
     let shim_bin = std::env::current_exe().context("finding the berth binary for shims")?;
     let events = Arc::new(Events::default());
+    let volumes = Arc::new(
+        VolumeService::new(&config.data_root, events.clone())
+            .with_context(|| "opening the volumes")?,
+    );
     let containers = ContainerService::new(
         store.clone(),
         &config.data_root,
         &config.exec_root,
         shim_bin,
         events.clone(),
+        volumes.clone(),
     )
     .with_context(|| "opening the container records")?;
     let build = BuildService::new(
@@ -117,6 +123,7 @@ pub fn run(config: Config) -> Result<()> {
         containers: Arc::new(containers.clone()),
         exec: Arc::new(containers.clone()),
         files: Arc::new(containers),
+        volumes: Arc::new(volumes),
         build: Arc::new(build),
         images: Arc::new(ImageService::new(store.clone(), events.clone())),
         events,

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 pub use build::{BuildBackend, BuildService};
 pub use containers::ContainerService;

@@ -147,6 +147,47 @@ pub fn extract(root: &Root, path: &str, input: impl Read, opts: UnpackOptions) -
     crate::unpack::extract(&format!("archive for {abs}"), input, root, &base, opts)
 }
 
+/// Copies the directory `path` of `from` (resolved inside it) — its
+/// contents with owners, modes, links and xattrs — into the directory
+/// `to`, whose own owner and mode become the source's: Docker's copy of
+/// an image's files into a new volume. Nothing when `path` is no
+/// directory there.
+pub fn copy_dir(from: &Root, path: &str, to: &Path) -> Result<()> {
+    let abs = format!("/{}", path.trim_start_matches('/'));
+    let rel = RelPath::new(Path::new(&abs)).ok_or_else(|| not_found(&abs))?;
+    let Ok(dir) = from.dir_readable(&rel.joined()) else {
+        return Ok(());
+    };
+    let st = rfs::fstat(&dir).map_err(|e| io_err(&abs, e))?;
+    let target = Root::open(to).map_err(|e| StoreError::io("opening", to, e))?;
+    let top = target
+        .dir_readable("")
+        .map_err(|e| StoreError::io("opening", to, e))?;
+    rfs::fchown(
+        &top,
+        Some(rfs::Uid::from_raw(st.st_uid)),
+        Some(rfs::Gid::from_raw(st.st_gid)),
+    )
+    .map_err(|e| StoreError::io("setting the owner of", to, e.into()))?;
+    rfs::fchmod(&top, rfs::Mode::from_raw_mode(st.st_mode & 0o7777))
+        .map_err(|e| StoreError::io("setting the mode of", to, e.into()))?;
+    let (reader, writer) =
+        std::io::pipe().map_err(|e| StoreError::io("making a pipe for", to, e))?;
+    let opts = UnpackOptions {
+        whiteouts: false,
+        ..UnpackOptions::default()
+    };
+    let shown = Path::new(&abs).to_owned();
+    let (written, read) = std::thread::scope(|s| {
+        let w = s.spawn(move || crate::diff::write_entry(&dir, ".", ".", &shown, writer));
+        let read = crate::unpack::extract(&abs, reader, &target, &RelPath::default(), opts);
+        (w.join(), read)
+    });
+    read?;
+    written.map_err(|_| StoreError::Invalid(format!("copying {abs}: the reader failed")))??;
+    Ok(())
+}
+
 /// `abs` with every symlink on the way (the last one too) followed inside
 /// the root, as an absolute path in it.
 fn resolve_link(root: &Root, abs: &str) -> Result<String> {
@@ -327,6 +368,27 @@ mod tests {
         assert!(d.path().join("etc/sub/deep").exists());
         extract(&root, "/etc", &tar[..], UnpackOptions::default()).unwrap();
         assert_eq!(std::fs::read(d.path().join("etc/sub")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn directories_copy_with_their_owner_and_mode() {
+        let (d, root) = tree();
+        std::fs::set_permissions(
+            d.path().join("etc/sub"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o750),
+        )
+        .unwrap();
+        let to = tempfile::tempdir().unwrap();
+        copy_dir(&root, "/link/sub", to.path()).unwrap();
+        assert_eq!(std::fs::read(to.path().join("deep")).unwrap(), b"d");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(to.path()).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o7777, 0o750);
+        let empty = tempfile::tempdir().unwrap();
+        copy_dir(&root, "/nope", empty.path()).unwrap();
+        copy_dir(&root, "/etc/hosts", empty.path()).unwrap();
+        assert!(std::fs::read_dir(empty.path()).unwrap().next().is_none());
     }
 
     #[test]

@@ -350,9 +350,18 @@ async fn inspect_one(d: &Docker, name: &str, kind: Option<&str>) -> Result<Value
             Err(_) => {}
         }
     }
-    match d.inspect_image(name).await {
-        Ok(i) => Ok(serde_json::to_value(i)?),
-        Err(_) => bail!(super::DaemonError(format!("No such object: {name}"))),
+    if kind != Some("volume") {
+        if let Ok(i) = d.inspect_image(name).await {
+            return Ok(serde_json::to_value(i)?);
+        }
+    }
+    let volume = match kind {
+        None | Some("volume") => d.inspect_volume(name).await.ok(),
+        Some(_) => None,
+    };
+    match volume {
+        Some(v) => Ok(serde_json::to_value(v)?),
+        None => bail!(super::DaemonError(format!("No such object: {name}"))),
     }
 }
 

@@ -25,9 +25,12 @@ pub struct ContainerFlags {
     /// Set environment variables
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Bind mount a volume (/host:/container[:ro])
+    /// Bind mount a volume (/host:/container[:ro], name:/container, /container)
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=volume|bind|tmpfs,source=…,target=…)
+    #[arg(long)]
+    pub mount: Vec<String>,
     /// Mount a tmpfs directory (/path[:options])
     #[arg(long)]
     pub tmpfs: Vec<String>,
@@ -174,8 +177,18 @@ impl ContainerFlags {
             Some("-1") => Some(-1),
             other => other.map(parse_bytes).transpose()?,
         };
+        // docker's rule: `-v /path` alone is an anonymous volume
+        // (Config.Volumes); everything else is a bind or a named volume.
+        let (anonymous, binds): (Vec<String>, Vec<String>) =
+            self.volume.iter().cloned().partition(|v| !v.contains(':'));
+        let mounts = self
+            .mount
+            .iter()
+            .map(|m| mount_flag(m))
+            .collect::<Result<Vec<_>>>()?;
         let host = HostConfig {
-            binds: (!self.volume.is_empty()).then(|| self.volume.clone()),
+            binds: (!binds.is_empty()).then_some(binds),
+            mounts: (!mounts.is_empty()).then_some(mounts),
             tmpfs: (!self.tmpfs.is_empty()).then(|| map_pairs(&self.tmpfs, ':')),
             memory,
             memory_swap,
@@ -216,10 +229,61 @@ impl ContainerFlags {
             attach_stdout: Some(attach),
             attach_stderr: Some(attach),
             stop_signal: self.stop_signal.clone(),
+            volumes: (!anonymous.is_empty()).then_some(anonymous),
             host_config: Some(host),
             ..ContainerCreateBody::default()
         })
     }
+}
+
+/// One `--mount` value, docker's CSV of `key=value` fields.
+fn mount_flag(spec: &str) -> Result<bollard::models::Mount> {
+    let mut m = serde_json::json!({ "Type": "volume" });
+    let mut labels = serde_json::Map::new();
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (key, value) = field
+            .split_once('=')
+            .map_or((field, None), |(k, v)| (k, Some(v)));
+        let flag = || -> Result<bool> {
+            match value.unwrap_or("true") {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                v => bail!("invalid value for {key}: {v}"),
+            }
+        };
+        let text = || {
+            value
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("invalid field '{field}' must be a key=value pair"))
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "type" => m["Type"] = text()?.into(),
+            "source" | "src" => m["Source"] = text()?.into(),
+            "target" | "destination" | "dst" => m["Target"] = text()?.into(),
+            "readonly" | "ro" => m["ReadOnly"] = flag()?.into(),
+            "bind-propagation" => m["BindOptions"]["Propagation"] = text()?.into(),
+            "volume-nocopy" => m["VolumeOptions"]["NoCopy"] = flag()?.into(),
+            "volume-label" => {
+                let v = text()?;
+                let (k, val) = v.split_once('=').unwrap_or((&v, ""));
+                labels.insert(k.to_owned(), val.into());
+            }
+            "tmpfs-size" => m["TmpfsOptions"]["SizeBytes"] = parse_bytes(&text()?)?.into(),
+            "tmpfs-mode" => {
+                let mode = i64::from_str_radix(&text()?, 8)
+                    .with_context(|| format!("invalid value for tmpfs-mode: {field}"))?;
+                m["TmpfsOptions"]["Mode"] = mode.into();
+            }
+            _ => bail!("unexpected key '{key}' in '{field}'"),
+        }
+    }
+    if !labels.is_empty() {
+        m["VolumeOptions"]["Labels"] = labels.into();
+    }
+    if m.get("Target").is_none() {
+        bail!("target is required in --mount {spec}");
+    }
+    serde_json::from_value(m).with_context(|| format!("invalid --mount {spec}"))
 }
 
 /// `-e` values as docker's CLI sends them: `KEY=value` as given, a bare

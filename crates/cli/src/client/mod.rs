@@ -14,6 +14,7 @@ mod format;
 mod images;
 mod run;
 mod system;
+mod volumes;
 
 use std::ffi::OsString;
 
@@ -129,6 +130,9 @@ enum Command {
     Import(images::ImportArgs),
     /// Get real time events from the server
     Events(system::EventsArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volumes::VolumeCommand),
     /// Display system-wide information
     Info {
         /// Format output using a custom template
@@ -210,6 +214,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Save(a) => images::save(&d, a).await,
         Command::Import(a) => images::import(&d, a).await,
         Command::Events(a) => system::events(&d, a).await,
+        Command::Volume(c) => volumes::volume(&d, c).await,
         Command::Info { format } => system::info(&d, format.as_deref()).await,
         Command::Version => system::version(&d).await,
     }

@@ -1,7 +1,8 @@
 """The Python Docker SDK (docker-py) against berth, beyond the basics:
 exec (exec_run with output, exit codes, streams, environment, user,
 workdir, detach; exec_inspect); files (put_archive, get_archive with its
-stat, diff). Usage: breadth.py SOCKET BUSYBOX_ROOTFS_TAR.
+stat, diff); volumes (create, run with a volume, data kept after the
+container, list filters, in-use conflict, remove, prune). Usage: breadth.py SOCKET BUSYBOX_ROOTFS_TAR.
 Prints "ok" when every assertion held."""
 
 import io
@@ -67,5 +68,39 @@ try:
 except docker.errors.APIError as err:
     assert err.status_code == 409 and "is not running" in str(err), err
 box.remove()
+
+# volumes: create, use, data kept, filters, in use, remove, prune
+vol = client.volumes.create("sdk-data", labels={"app": "sdk"})
+assert vol.attrs["Driver"] == "local" and vol.attrs["Labels"] == {"app": "sdk"}, vol.attrs
+out = client.containers.run(
+    "busybox:sdk",
+    ["sh", "-c", "echo kept > /data/f; cat /data/f"],
+    volumes={"sdk-data": {"bind": "/data", "mode": "rw"}},
+    remove=True,
+)
+assert out == b"kept\n", out
+out = client.containers.run(
+    "busybox:sdk", ["cat", "/data/f"], volumes=["sdk-data:/data:ro"], remove=True
+)
+assert out == b"kept\n", out
+assert [v.name for v in client.volumes.list(filters={"label": "app=sdk"})] == ["sdk-data"]
+user = client.containers.run(
+    "busybox:sdk", ["sleep", "100"], volumes=["sdk-data:/data"], detach=True
+)
+try:
+    vol.remove()
+    raise AssertionError("removed a volume in use")
+except docker.errors.APIError as err:
+    assert err.status_code == 409 and "in use" in str(err), err
+user.remove(force=True)
+vol.remove()
+client.volumes.create("sdk-unused")
+pruned = client.volumes.prune()
+assert pruned["VolumesDeleted"] == ["sdk-unused"], pruned
+try:
+    client.volumes.get("sdk-data")
+    raise AssertionError("a removed volume")
+except docker.errors.NotFound:
+    pass
 
 print("ok")

@@ -32,7 +32,7 @@ struct Remove {
 
 impl Drop for Remove {
     fn drop(&mut self) {
-        if let Err(e) = self.containers.remove(&self.id, true) {
+        if let Err(e) = self.containers.remove(&self.id, true, true) {
             tracing::warn!(id = self.id, error = %e.message, "removing a build step's container");
         }
     }
@@ -149,6 +149,9 @@ fn request(step: &RunStep) -> CreateRequest {
         labels: Some(BTreeMap::from([(STEP_LABEL.to_owned(), "true".to_owned())])),
         attach_stdout: true,
         attach_stderr: true,
+        // The builder discards what a step writes under a VOLUME itself:
+        // no volume is made per step.
+        no_image_volumes: true,
         host_config: HostConfig {
             binds: (!binds.is_empty()).then_some(binds),
             tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),

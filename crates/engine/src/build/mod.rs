@@ -140,7 +140,7 @@ fn remove_orphan_steps(containers: &ContainerService) -> Result<()> {
                 id = rec.id,
                 "removing the container of an interrupted build step"
             );
-            containers.remove(&rec.id, true)?;
+            containers.remove(&rec.id, true, true)?;
         }
     }
     Ok(())

@@ -179,6 +179,7 @@ impl ContainerService {
             size,
             ..
         } = self.claim(id)?;
+        self.update_exec(id, |e| e.size = None);
         let size = start.console_size.map(|[h, w]| (h, w)).or(size);
         let started = self.spawn_exec(id, &container, &config, start, size);
         let (stream, pid) = match started {
@@ -189,9 +190,14 @@ impl ContainerService {
             }
         };
         let rec = self.find(&container)?;
-        self.update_exec(id, |e| {
+        // A resize that came while the shim was starting it waited here.
+        let late = self.update_exec(id, |e| {
             e.pid = pid;
+            e.size.take().filter(|s| Some(*s) != size)
         });
+        if let Some((Some((h, w)), _)) = late {
+            let _ = self.exec_resize(id, h, w);
+        }
         let command = config.cmd.clone().unwrap_or_default().join(" ");
         self.emit(
             &format!("exec_start: {command}"),
@@ -372,8 +378,13 @@ impl ContainerService {
         let (state, container) = {
             let mut execs = self.execs.lock();
             let e = execs.get_mut(id).ok_or_else(|| no_such_exec(id))?;
-            if e.state == ExecState::Created {
+            // Not started, or started but not running yet (no pid): kept
+            // for the start, which applies it.
+            let early =
+                e.state == ExecState::Created || (e.state == ExecState::Running && e.pid == 0);
+            if early {
                 e.size = Some((height, width));
+                return Ok(());
             }
             (e.state, e.container.clone())
         };

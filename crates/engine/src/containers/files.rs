@@ -148,17 +148,67 @@ impl ContainerService {
             Some((&dir.join("upper"), &dir.join("work"))),
             &rootfs,
         )?;
-        match Root::open(&rootfs) {
-            Ok(root) => Ok(Files {
-                root,
-                mounted: Some(rootfs),
-                _lock: Some(lock),
-            }),
-            Err(e) => {
+        // From here on, dropping `files` unmounts the whole tree.
+        let files = Files {
+            root: Root::open(&rootfs).map_err(|e| {
                 let _ = berth_store::overlay::unmount(&rootfs);
-                Err(internal("opening the container's files", e))
+                internal("opening the container's files", e)
+            })?,
+            mounted: Some(rootfs),
+            _lock: Some(lock),
+        };
+        self.mount_binds(rec, &files.root)?;
+        Ok(files)
+    }
+
+    /// The container's binds and volumes, mounted where it would see them
+    /// (a copy into a stopped container's volume lands in the volume, as
+    /// under Docker). Each destination is resolved inside the root, and
+    /// mounted on through its handle: the container's symlinks cannot
+    /// move a mount onto the host.
+    fn mount_binds(&self, rec: &Record, root: &Root) -> Result<()> {
+        use nix::mount::MsFlags;
+        let specs = super::mounts::spec_mounts(&rec.request.host_config, &rec.volumes, |n| {
+            self.volumes.data_path(n)
+        })?;
+        for m in specs.iter().filter(|m| m["type"] == "bind") {
+            let source = std::path::Path::new(m["source"].as_str().unwrap_or_default());
+            let dest = m["destination"].as_str().unwrap_or_default();
+            let Ok(target) = root.dir(dest.trim_start_matches('/')) else {
+                continue; // a file mount, or nothing there: the copy sees the root's
+            };
+            if !source.is_dir() {
+                continue;
+            }
+            let at = PathBuf::from(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&target)
+            ));
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+            nix::mount::mount(Some(source), &at, None::<&str>, flags, None::<&str>).map_err(
+                |e| {
+                    internal(
+                        &format!("mounting {} at {dest} for the copy", source.display()),
+                        e,
+                    )
+                },
+            )?;
+            if m["options"][1] == "ro" {
+                // The new mount is on top of the handle's directory now:
+                // reach it by its path inside the root.
+                let top = root
+                    .dir(dest.trim_start_matches('/'))
+                    .map_err(|e| internal("reopening a mount for the copy", e))?;
+                let top = PathBuf::from(format!(
+                    "/proc/self/fd/{}",
+                    std::os::fd::AsRawFd::as_raw_fd(&top)
+                ));
+                let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+                nix::mount::mount(None::<&str>, &top, None::<&str>, ro, None::<&str>)
+                    .map_err(|e| internal(&format!("making {dest} read-only for the copy"), e))?;
             }
         }
+        Ok(())
     }
 
     /// The root of a running container's init, if it still is that

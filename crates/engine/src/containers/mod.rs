@@ -13,6 +13,7 @@ mod records;
 mod restart;
 mod spec;
 mod view;
+mod volumes;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -49,6 +50,7 @@ pub struct ContainerService {
     restart_delays: Mutex<std::collections::HashMap<String, Duration>>,
     execs: exec::Execs,
     file_locks: files::FileLocks,
+    volumes: Arc<crate::volumes::VolumeService>,
 }
 
 /// A shim whose container is created, not yet started.
@@ -108,6 +110,7 @@ impl ContainerService {
         exec_root: &Path,
         shim_bin: PathBuf,
         events: Arc<crate::events::Events>,
+        volumes: Arc<crate::volumes::VolumeService>,
     ) -> Result<Arc<Self>> {
         let root = data_root.join("containers");
         std::fs::create_dir_all(&root)
@@ -124,6 +127,7 @@ impl ContainerService {
             restart_delays: Mutex::new(std::collections::HashMap::new()),
             execs: exec::Execs::default(),
             file_locks: files::FileLocks::default(),
+            volumes,
             events,
         });
         svc.clean_orphans()?;
@@ -207,7 +211,7 @@ impl ContainerService {
             None => self.free_name(&id)?,
         };
         let (path, args) = command(&req, &config)?;
-        let rec = Record {
+        let mut rec = Record {
             id: id.clone(),
             name,
             image: req.image.clone(),
@@ -217,6 +221,7 @@ impl ContainerService {
             created: now(),
             request: req,
             state: State::default(),
+            volumes: Vec::new(),
         };
         spec::check(&rec)?;
         restart::check(&rec.request.host_config)?;
@@ -226,11 +231,14 @@ impl ContainerService {
                 .map_err(|e| internal("creating the container's directories", e))?;
         }
         let recorded = self
-            .store
-            .hold(&id, &image_id)
-            .map_err(EngineError::from)
+            .claim_volumes(&rec, &config)
+            .and_then(|v| {
+                rec.volumes = v;
+                self.store.hold(&id, &image_id).map_err(EngineError::from)
+            })
             .and_then(|()| records::insert(&self.conn(), &rec));
         if let Err(e) = recorded {
+            self.release_volumes(&id, &rec.volumes, true);
             let _ = self.store.release(&id);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -271,7 +279,8 @@ impl ContainerService {
             &rootfs,
         )?;
         let started = self
-            .spawn_shim(&rec, &rootfs)
+            .populate_volumes(&rec, &rootfs)
+            .and_then(|()| self.spawn_shim(&rec, &rootfs))
             .and_then(|shim| self.start_shim(&mut rec, shim));
         if started.is_err() {
             let _ = berth_store::overlay::unmount(&rootfs);
@@ -310,7 +319,7 @@ impl ContainerService {
         };
         self.notify();
         if auto_remove {
-            if let Err(e) = self.remove(id, true) {
+            if let Err(e) = self.remove(id, true, true) {
                 tracing::error!(id, error = %e, "removing after a failed start");
             }
         }
@@ -364,7 +373,7 @@ impl ContainerService {
         let image = self
             .store
             .config(&rec.image_id.parse().map_err(|e| internal("image ID", e))?)?;
-        let spec = spec::build(rec, &image, rootfs)?;
+        let spec = spec::build(rec, &image, rootfs, &|n| self.volumes.data_path(n))?;
         let dir = self.dir(&rec.id);
         let bytes =
             serde_json::to_vec_pretty(&spec).map_err(|e| internal("writing the spec", e))?;
@@ -471,7 +480,7 @@ impl ContainerService {
         };
         self.notify();
         if auto_remove {
-            if let Err(e) = self.remove(id, true) {
+            if let Err(e) = self.remove(id, true, true) {
                 tracing::error!(id, error = %e, "auto-removing");
             }
         }
@@ -496,6 +505,7 @@ impl ContainerService {
                 let _ = std::fs::remove_dir_all(self.shim_dir(&id));
             }
         }
+        self.volumes.forget_others(&known)?;
         for holder in self.store.holders()? {
             let container_like =
                 holder.len() == 64 && holder.bytes().all(|b| b.is_ascii_hexdigit());
@@ -727,8 +737,9 @@ impl ContainerService {
             .map(|(_, code)| *code)
     }
 
-    /// Removes a container (`force`: kill it first if it runs).
-    pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+    /// Removes a container (`force`: kill it first if it runs; `volumes`:
+    /// its anonymous volumes go too).
+    pub fn remove(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
         let rec = self.find(name)?;
         let refuse = |what: &str| {
             Err(EngineError::new(
@@ -768,6 +779,7 @@ impl ContainerService {
         self.emit("destroy", &rec, &[]);
         self.drop_waiting(&rec.id);
         self.forget_execs(&rec.id);
+        self.release_volumes(&rec.id, &rec.volumes, volumes);
         self.store.release(&rec.id)?;
         std::fs::remove_dir_all(&dir).map_err(|e| internal("removing the container's files", e))?;
         drop(files);
@@ -795,7 +807,7 @@ impl ContainerService {
     }
 }
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let seed = format!(
@@ -902,7 +914,7 @@ pub trait ContainerBackend: Send + Sync {
     fn kill(&self, name: &str, signal: Option<&str>) -> Result<()>;
     fn prepare_wait(&self, name: &str, condition: &str) -> Result<WaitTicket>;
     fn wait_for(&self, ticket: &WaitTicket) -> i32;
-    fn remove(&self, name: &str, force: bool) -> Result<()>;
+    fn remove(&self, name: &str, force: bool, volumes: bool) -> Result<()>;
     fn list(
         &self,
         opts: &ListOptions,
@@ -937,8 +949,8 @@ impl ContainerBackend for Arc<ContainerService> {
     fn wait_for(&self, ticket: &WaitTicket) -> i32 {
         ContainerService::wait_for(self, ticket)
     }
-    fn remove(&self, name: &str, force: bool) -> Result<()> {
-        ContainerService::remove(self, name, force)
+    fn remove(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
+        ContainerService::remove(self, name, force, volumes)
     }
     fn list(
         &self,

@@ -24,7 +24,13 @@ pub struct CreateRequest {
     pub attach_stdout: bool,
     pub attach_stderr: bool,
     pub stop_signal: Option<String>,
+    /// `Config.Volumes`: paths that get an anonymous volume.
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     pub host_config: HostConfig,
+    /// Not from the API: the image's `VOLUME`s get no volumes (build
+    /// steps, whose writes under them are discarded by the builder).
+    #[serde(skip)]
+    pub no_image_volumes: bool,
 }
 
 /// The `HostConfig` fields berth honours.
@@ -32,6 +38,8 @@ pub struct CreateRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
     pub binds: Option<Vec<String>>,
+    /// `--mount`: binds, volumes and tmpfs mounts.
+    pub mounts: Option<Vec<MountSpec>>,
     /// Mount point → tmpfs options.
     pub tmpfs: Option<BTreeMap<String, String>>,
     pub memory: i64,
@@ -51,6 +59,56 @@ pub struct HostConfig {
     /// The terminal's initial [height, width] (the docker CLI sends its own).
     pub console_size: Option<[u16; 2]>,
     pub restart_policy: RestartPolicy,
+}
+
+/// One `HostConfig.Mounts` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountSpec {
+    /// `bind`, `volume` or `tmpfs`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    pub bind_options: Option<BindOptions>,
+    pub volume_options: Option<VolumeOptions>,
+    pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BindOptions {
+    pub propagation: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    pub no_copy: bool,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TmpfsOptions {
+    pub size_bytes: i64,
+    pub mode: u32,
+}
+
+/// A volume a container mounts, as resolved at its creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeMount {
+    pub name: String,
+    pub destination: String,
+    pub rw: bool,
+    /// Made for this container (`-v /path`, the image's `VOLUME`):
+    /// removed with it by `rm -v` and `--rm`.
+    pub anonymous: bool,
+    /// Not filled from the image's files at the mount point.
+    pub nocopy: bool,
+    /// Asked for with `-v name:/path` (Docker's inspect shows mode `z`).
+    pub from_binds: bool,
 }
 
 /// `HostConfig.RestartPolicy`: `no`, `always`, `unless-stopped`,
@@ -135,4 +193,7 @@ pub struct Record {
     pub created: String,
     pub request: CreateRequest,
     pub state: State,
+    /// Its volumes (named and anonymous), resolved at creation.
+    #[serde(default)]
+    pub volumes: Vec<VolumeMount>,
 }

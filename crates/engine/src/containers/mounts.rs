@@ -1,6 +1,9 @@
-//! The mounts a create request adds: `HostConfig.Binds`
-//! (`/host:/container[:options]`) and `HostConfig.Tmpfs`, checked as
-//! dockerd checks them, in the spec's `mounts` format.
+//! The mounts a create request adds — `HostConfig.Binds`
+//! (`/host:/container[:options]`, `volume:/container[:options]`),
+//! `HostConfig.Mounts` (`--mount`), `HostConfig.Tmpfs`, and the anonymous
+//! volumes of `Config.Volumes` and the image's `VOLUME`s — checked as
+//! dockerd checks them: binds and tmpfs mounts in the spec's `mounts`
+//! format, volumes as requests the container service resolves.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,9 +11,9 @@ use std::path::Path;
 use berth_builder::step::clean_path;
 use serde_json::{json, Value};
 
-use super::model::HostConfig;
+use super::model::{HostConfig, MountSpec, VolumeMount};
 
-use crate::error::{EngineError, ErrorKind, Result};
+use crate::error::{EngineError, Result};
 
 /// The options a tmpfs mount may carry (tmpfs(5) and the generic flags).
 const TMPFS_FLAGS: &[&str] = &[
@@ -42,21 +45,107 @@ const PROPAGATIONS: &[&str] = &[
     "private", "rprivate", "shared", "rshared", "slave", "rslave",
 ];
 
-/// The request's mounts as spec entries, parents before children.
-pub fn user_mounts(h: &HostConfig) -> Result<Vec<Value>> {
-    let mut by_dest: BTreeMap<String, Value> = BTreeMap::new();
-    let binds = h.binds.iter().flatten().map(|b| bind(b));
-    let tmpfs = h.tmpfs.iter().flatten().map(|(d, o)| tmpfs(d, o));
-    for m in binds.chain(tmpfs) {
+/// A volume a create request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeRequest {
+    /// None: a new anonymous volume.
+    pub name: Option<String>,
+    pub destination: String,
+    pub rw: bool,
+    pub nocopy: bool,
+    pub labels: BTreeMap<String, String>,
+    pub from_binds: bool,
+}
+
+/// What a create request mounts.
+#[derive(Debug, Clone, Default)]
+pub struct Requested {
+    /// Bind and tmpfs mounts, spec entries.
+    pub specs: Vec<Value>,
+    pub volumes: Vec<VolumeRequest>,
+}
+
+/// One parsed mount before the destinations are checked.
+enum Parsed {
+    Spec(Value),
+    Volume(VolumeRequest),
+}
+
+impl Parsed {
+    fn destination(&self) -> &str {
+        match self {
+            Self::Spec(v) => v["destination"].as_str().unwrap_or_default(),
+            Self::Volume(v) => &v.destination,
+        }
+    }
+}
+
+/// The request's mounts; `anonymous` are the paths (`Config.Volumes`, the
+/// image's `VOLUME`s) that get an anonymous volume unless something else
+/// is mounted there.
+pub fn requested(h: &HostConfig, anonymous: &[String]) -> Result<Requested> {
+    // A `Config.Volumes` key with a `:` is a whole mount spec, as
+    // dockerd parses it (the docker CLI puts one there when two `-v`
+    // name the same path).
+    let (specs, paths): (Vec<&String>, Vec<&String>) =
+        anonymous.iter().partition(|a| a.contains(':'));
+    let binds = h.binds.iter().flatten().chain(specs).map(|b| bind(b));
+    let mounts = h.mounts.iter().flatten().map(mount);
+    let tmpfs = h
+        .tmpfs
+        .iter()
+        .flatten()
+        .map(|(d, o)| tmpfs(d, o).map(Parsed::Spec));
+    let mut by_dest: BTreeMap<String, Parsed> = BTreeMap::new();
+    for m in binds.chain(mounts).chain(tmpfs) {
         let m = m?;
-        let dest = m["destination"].as_str().unwrap_or_default().to_owned();
+        let dest = m.destination().to_owned();
         if by_dest.insert(dest.clone(), m).is_some() {
             return Err(EngineError::invalid(format!(
                 "Duplicate mount point: {dest}"
             )));
         }
     }
-    let mut mounts: Vec<Value> = by_dest.into_values().collect();
+    for path in paths {
+        let dest = destination(path, path)?;
+        by_dest.entry(dest.clone()).or_insert_with(|| {
+            Parsed::Volume(VolumeRequest {
+                name: None,
+                destination: dest,
+                rw: true,
+                nocopy: false,
+                labels: BTreeMap::new(),
+                from_binds: false,
+            })
+        });
+    }
+    let mut out = Requested::default();
+    for m in by_dest.into_values() {
+        match m {
+            Parsed::Spec(v) => out.specs.push(v),
+            Parsed::Volume(v) => out.volumes.push(v),
+        }
+    }
+    Ok(out)
+}
+
+/// The spec entries of binds, tmpfs and the resolved volumes (at their
+/// data directories), parents before children.
+pub fn spec_mounts(
+    h: &HostConfig,
+    volumes: &[VolumeMount],
+    data_path: impl Fn(&str) -> std::path::PathBuf,
+) -> Result<Vec<Value>> {
+    let mut mounts = requested(h, &[])?.specs;
+    for v in volumes {
+        let mode = if v.rw { "rw" } else { "ro" };
+        mounts.push(json!({
+            "destination": v.destination,
+            "type": "bind",
+            "source": data_path(&v.name),
+            "options": ["rbind", mode, "rprivate"],
+        }));
+    }
     // A mount under another must come after it.
     mounts.sort_by_key(|m| {
         m["destination"]
@@ -66,14 +155,17 @@ pub fn user_mounts(h: &HostConfig) -> Result<Vec<Value>> {
     Ok(mounts)
 }
 
-/// Docker's `Mounts` view of the binds (tmpfs mounts are not listed, as
-/// under Docker).
-pub fn describe(h: &HostConfig) -> Vec<Value> {
-    let mut v: Vec<Value> = h
-        .binds
-        .iter()
-        .flatten()
-        .filter_map(|b| bind(b).ok())
+/// Docker's `Mounts` view: binds and volumes (tmpfs mounts are not
+/// listed, as under Docker), by destination.
+pub fn describe(
+    h: &HostConfig,
+    volumes: &[VolumeMount],
+    data_path: impl Fn(&str) -> std::path::PathBuf,
+) -> Vec<Value> {
+    let specs = requested(h, &[]).map(|r| r.specs).unwrap_or_default();
+    let mut v: Vec<Value> = specs
+        .into_iter()
+        .filter(|m| m["type"] == "bind")
         .map(|m| {
             let opts = &m["options"];
             let rw = opts[1] == "rw";
@@ -87,6 +179,24 @@ pub fn describe(h: &HostConfig) -> Vec<Value> {
             })
         })
         .collect();
+    v.extend(volumes.iter().map(|m| {
+        let mode = match (m.from_binds, m.rw) {
+            (true, true) => "z",
+            (true, false) => "ro,z",
+            (false, true) => "",
+            (false, false) => "ro",
+        };
+        json!({
+            "Type": "volume",
+            "Name": m.name,
+            "Source": data_path(&m.name),
+            "Destination": m.destination,
+            "Driver": "local",
+            "Mode": mode,
+            "RW": m.rw,
+            "Propagation": "",
+        })
+    }));
     v.sort_by(|a, b| a["Destination"].as_str().cmp(&b["Destination"].as_str()));
     v
 }
@@ -130,8 +240,9 @@ fn destination(dest: &str, spec: &str) -> Result<String> {
     Ok(clean)
 }
 
-/// `/host:/container[:ro|rw][,propagation][,z|Z|nocopy]`.
-fn bind(spec: &str) -> Result<Value> {
+/// `/host:/container[:ro|rw][,propagation][,z|Z|nocopy]`, or a volume
+/// name for `/host`.
+fn bind(spec: &str) -> Result<Parsed> {
     let fields: Vec<&str> = spec.split(':').collect();
     let (source, dest, opts) = match fields.as_slice() {
         [s, d] => (*s, *d, ""),
@@ -142,20 +253,16 @@ fn bind(spec: &str) -> Result<Value> {
             )))
         }
     };
-    if !source.starts_with('/') {
-        return Err(EngineError::new(
-            ErrorKind::NotImplemented,
-            format!("named volumes are not supported by berth yet ({spec:?}); bind an absolute host path"),
-        ));
-    }
     let dest = destination(dest, spec)?;
     let mut mode = "rw";
     let mut propagation = "rprivate";
+    let mut nocopy = false;
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" | "rw" => mode = o,
-            // SELinux relabelling and copy-up do not apply to host binds here.
-            "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" => {}
+            "nocopy" => nocopy = true,
+            // SELinux relabelling does not apply here.
+            "z" | "Z" | "consistent" | "cached" | "delegated" => {}
             p if PROPAGATIONS.contains(&p) => propagation = p,
             other => {
                 return Err(EngineError::invalid(format!(
@@ -164,12 +271,107 @@ fn bind(spec: &str) -> Result<Value> {
             }
         }
     }
-    Ok(json!({
+    if !source.starts_with('/') {
+        if source.is_empty() {
+            return Err(EngineError::invalid(format!(
+                "invalid volume specification: '{spec}': empty volume name"
+            )));
+        }
+        return Ok(Parsed::Volume(VolumeRequest {
+            name: Some(source.to_owned()),
+            destination: dest,
+            rw: mode == "rw",
+            nocopy,
+            labels: BTreeMap::new(),
+            from_binds: true,
+        }));
+    }
+    Ok(Parsed::Spec(json!({
         "destination": dest,
         "type": "bind",
         "source": clean_path(source),
         "options": ["rbind", mode, propagation],
-    }))
+    })))
+}
+
+/// One `--mount` (`HostConfig.Mounts`) entry, with dockerd's checks.
+fn mount(m: &MountSpec) -> Result<Parsed> {
+    let what = format!("{} mount at {:?}", m.kind, m.target);
+    if m.target.is_empty() {
+        return Err(EngineError::invalid(format!(
+            "invalid mount config for type \"{}\": field Target must not be empty",
+            m.kind
+        )));
+    }
+    let dest = destination(&m.target, &what)?;
+    let mode = if m.read_only { "ro" } else { "rw" };
+    match m.kind.as_str() {
+        "bind" => {
+            if !m.source.starts_with('/') {
+                return Err(EngineError::invalid(format!(
+                    "invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute",
+                    m.source
+                )));
+            }
+            if !Path::new(&m.source).exists() {
+                return Err(EngineError::invalid(format!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                    m.source
+                )));
+            }
+            let propagation = m
+                .bind_options
+                .as_ref()
+                .map(|b| b.propagation.as_str())
+                .filter(|p| !p.is_empty())
+                .unwrap_or("rprivate");
+            if !PROPAGATIONS.contains(&propagation) {
+                return Err(EngineError::invalid(format!(
+                    "invalid mount config for type \"bind\": invalid propagation mode: {propagation}"
+                )));
+            }
+            Ok(Parsed::Spec(json!({
+                "destination": dest,
+                "type": "bind",
+                "source": clean_path(&m.source),
+                "options": ["rbind", mode, propagation],
+            })))
+        }
+        "volume" => {
+            let opts = m.volume_options.clone().unwrap_or_default();
+            Ok(Parsed::Volume(VolumeRequest {
+                name: Some(m.source.clone()).filter(|s| !s.is_empty()),
+                destination: dest,
+                rw: !m.read_only,
+                nocopy: opts.no_copy,
+                labels: opts.labels.unwrap_or_default(),
+                from_binds: false,
+            }))
+        }
+        "tmpfs" => {
+            if !m.source.is_empty() {
+                return Err(EngineError::invalid(
+                    "invalid mount config for type \"tmpfs\": field Source must not be specified",
+                ));
+            }
+            let mut opts = Vec::new();
+            if let Some(t) = &m.tmpfs_options {
+                if t.size_bytes > 0 {
+                    opts.push(format!("size={}", t.size_bytes));
+                }
+                if t.mode != 0 {
+                    opts.push(format!("mode={:o}", t.mode));
+                }
+            }
+            if m.read_only {
+                opts.push("ro".to_owned());
+            }
+            tmpfs(&dest, &opts.join(",")).map(Parsed::Spec)
+        }
+        other => Err(EngineError::invalid(format!(
+            "invalid mount config: mount type unknown: {other:?}"
+        ))),
+    }
 }
 
 /// `--tmpfs /path:opts`; Docker's defaults first (noexec, nosuid, nodev),
@@ -202,6 +404,7 @@ fn tmpfs(dest: &str, opts: &str) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn host(binds: &[&str], tmpfs: &[(&str, &str)]) -> HostConfig {
         HostConfig {
@@ -218,11 +421,11 @@ mod tests {
 
     #[test]
     fn binds_and_tmpfs_become_spec_mounts_parents_first() {
-        let m = user_mounts(&host(
+        let h = host(
             &["/srv/data:/data/sub:ro,rshared", "/srv:/data//"],
             &[("/run", "size=64m,exec")],
-        ))
-        .unwrap();
+        );
+        let m = spec_mounts(&h, &[], |_| "/unused".into()).unwrap();
         let dests: Vec<&str> = m
             .iter()
             .map(|m| m["destination"].as_str().unwrap())
@@ -237,8 +440,64 @@ mod tests {
     }
 
     #[test]
+    fn volumes_are_named_anonymous_or_mounted_over() {
+        let mut h = host(&["data:/var/lib/db:ro,nocopy"], &[]);
+        h.mounts = Some(vec![
+            MountSpec {
+                kind: "volume".into(),
+                target: "/cache".into(),
+                ..MountSpec::default()
+            },
+            MountSpec {
+                kind: "tmpfs".into(),
+                target: "/scratch".into(),
+                tmpfs_options: Some(super::super::model::TmpfsOptions {
+                    size_bytes: 1 << 20,
+                    mode: 0o700,
+                }),
+                ..MountSpec::default()
+            },
+        ]);
+        // The image's VOLUMEs: one already mounted over, one anonymous.
+        let anon = ["/var/lib/db".to_owned(), "/logs".to_owned()];
+        let r = requested(&h, &anon).unwrap();
+        let v: Vec<(Option<&str>, &str, bool, bool)> = r
+            .volumes
+            .iter()
+            .map(|v| (v.name.as_deref(), v.destination.as_str(), v.rw, v.nocopy))
+            .collect();
+        assert_eq!(
+            v,
+            [
+                (None, "/cache", true, false),
+                (None, "/logs", true, false),
+                (Some("data"), "/var/lib/db", false, true),
+            ]
+        );
+        assert_eq!(
+            r.specs[0]["options"],
+            json!(["noexec", "nosuid", "nodev", "size=1048576", "mode=700"])
+        );
+        let resolved = [VolumeMount {
+            name: "data".into(),
+            destination: "/var/lib/db".into(),
+            rw: false,
+            anonymous: false,
+            nocopy: true,
+            from_binds: true,
+        }];
+        let m = spec_mounts(&h, &resolved, |n| format!("/vols/{n}/_data").into()).unwrap();
+        let db = m
+            .iter()
+            .find(|m| m["destination"] == "/var/lib/db")
+            .unwrap();
+        assert_eq!(db["source"], "/vols/data/_data");
+        assert_eq!(db["options"], json!(["rbind", "ro", "rprivate"]));
+    }
+
+    #[test]
     fn bad_mounts_are_refused_with_dockers_words() {
-        let err = |b: &[&str], t: &[(&str, &str)]| user_mounts(&host(b, t)).unwrap_err();
+        let err = |b: &[&str], t: &[(&str, &str)]| requested(&host(b, t), &[]).unwrap_err();
         assert!(err(&["/a:/x", "/b:/x"], &[])
             .message
             .contains("Duplicate mount point: /x"));
@@ -254,9 +513,22 @@ mod tests {
         assert!(err(&["/a"], &[])
             .message
             .contains("invalid volume specification"));
-        assert_eq!(err(&["vol:/x"], &[]).kind, ErrorKind::NotImplemented);
         assert!(err(&[], &[("/t", "size=1m,evil")])
             .message
             .contains("invalid tmpfs option"));
+        let mut h = host(&[], &[]);
+        h.mounts = Some(vec![MountSpec {
+            kind: "bind".into(),
+            source: "/no/such/source".into(),
+            target: "/x".into(),
+            ..MountSpec::default()
+        }]);
+        let e = requested(&h, &[]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(
+            e.message.contains("bind source path does not exist"),
+            "{}",
+            e.message
+        );
     }
 }

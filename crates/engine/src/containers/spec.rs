@@ -15,7 +15,12 @@ use crate::error::{EngineError, Result};
 const CPU_PERIOD: i64 = 100_000;
 
 /// The spec for `rec`, whose root filesystem is mounted at `rootfs`.
-pub fn build(rec: &Record, image: &ImageConfig, rootfs: &Path) -> Result<Value> {
+pub fn build(
+    rec: &Record,
+    image: &ImageConfig,
+    rootfs: &Path,
+    volume_path: &dyn Fn(&str) -> std::path::PathBuf,
+) -> Result<Value> {
     let req = &rec.request;
     let mut args = vec![rec.path.clone()];
     args.extend(rec.args.iter().cloned());
@@ -61,7 +66,8 @@ pub fn build(rec: &Record, image: &ImageConfig, rootfs: &Path) -> Result<Value> 
         s["linux"]["devices"] = json!(super::devices::host_devices(Path::new("/dev")));
     }
     network(&mut s, &req.host_config.network_mode)?;
-    mounts::apply(&mut s, mounts::user_mounts(&req.host_config)?)?;
+    let mounts = mounts::spec_mounts(&req.host_config, &rec.volumes, volume_path)?;
+    mounts::apply(&mut s, mounts)?;
     Ok(s)
 }
 
@@ -71,7 +77,7 @@ pub fn check(rec: &Record) -> Result<()> {
     let mut s = serde_json::to_value(spec).map_err(|e| EngineError::invalid(e.to_string()))?;
     resources(rec)?;
     capabilities(&mut s, rec)?;
-    mounts::user_mounts(&rec.request.host_config)?;
+    mounts::requested(&rec.request.host_config, &[])?;
     network(&mut s, &rec.request.host_config.network_mode)
 }
 

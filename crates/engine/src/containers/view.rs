@@ -134,7 +134,7 @@ impl ContainerService {
                     "Labels": r.request.labels.clone().unwrap_or_default(),
                     "HostConfig": { "NetworkMode": if r.request.host_config.network_mode.is_empty() { "default" } else { r.request.host_config.network_mode.as_str() } },
                     "NetworkSettings": { "Networks": {} },
-                    "Mounts": super::mounts::describe(&r.request.host_config),
+                    "Mounts": super::mounts::describe(&r.request.host_config, &r.volumes, |n| self.volumes.data_path(n)),
                 });
                 if size {
                     let rw = dir_size(&self.dir(&r.id).join("upper"));
@@ -191,7 +191,7 @@ impl ContainerService {
                 "Name": "overlay2",
                 "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs") },
             },
-            "Mounts": super::mounts::describe(&req.host_config),
+            "Mounts": super::mounts::describe(&req.host_config, &r.volumes, |n| self.volumes.data_path(n)),
             "Config": {
                 "Hostname": if req.hostname.is_empty() { &r.id[..12] } else { req.hostname.as_str() },
                 "User": req.user,
