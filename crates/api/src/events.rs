@@ -23,24 +23,10 @@ pub fn routes() -> Router<Backends> {
     Router::new().route("/events", get(stream))
 }
 
-/// Unix nanoseconds of Docker's time forms: `seconds[.fraction]` (what
-/// the CLI sends) or RFC 3339.
 fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
-    let bad = || {
-        ApiError::invalid(format!(
-            "invalid {key} {v:?}: want Unix seconds or RFC 3339"
-        ))
-    };
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return t.timestamp_nanos_opt().ok_or_else(bad);
-    }
-    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
-    let secs: i64 = secs.parse().map_err(|_| bad())?;
-    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-    let nanos: i64 = digits.parse().map_err(|_| bad())?;
-    secs.checked_mul(1_000_000_000)
-        .and_then(|s| s.checked_add(nanos))
-        .ok_or_else(bad)
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    berth_api_types::parse_time(v, now)
+        .map_err(|e| ApiError::invalid(format!("invalid {key}: {e}")))
 }
 
 async fn stream(State(b): State<Backends>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {

@@ -12,6 +12,7 @@ mod error;
 mod events;
 mod exec;
 mod images;
+mod manage;
 mod query;
 mod stream;
 mod system;
@@ -55,6 +56,7 @@ pub fn app(backends: Backends) -> Router {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(manage::routes())
         .merge(attach::routes())
         .merge(exec::routes())
         .merge(archive::routes())

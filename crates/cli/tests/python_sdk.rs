@@ -51,6 +51,6 @@ fn the_python_sdk_builds_images_on_berth() {
 }
 
 #[test]
-fn the_python_sdk_execs_copies_and_mounts_volumes_on_berth() {
+fn the_python_sdk_execs_copies_mounts_and_manages_on_berth() {
     run_script("breadth.py");
 }

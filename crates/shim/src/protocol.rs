@@ -51,6 +51,12 @@ pub enum Request {
     },
     /// Answers how an exec ended, once it has.
     ExecWait { id: String },
+    /// Freezes every process of the container (the freezer cgroup).
+    Pause,
+    /// Thaws a paused container.
+    Resume,
+    /// Changes the container's cgroup limits: the OCI `linux.resources`.
+    Update { resources: serde_json::Value },
 }
 
 /// A process to start in the container.

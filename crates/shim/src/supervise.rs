@@ -470,7 +470,31 @@ impl<'a> Supervisor<'a> {
             } => self.resize(exec.as_deref(), height, width),
             Request::Exec { spec, attach } => return self.exec(idx, &spec, attach),
             Request::ExecWait { id } => return self.exec_wait(idx, id),
+            Request::Pause => self.runtime_op("pause", |r, id| r.pause(id)),
+            Request::Resume => self.runtime_op("resume", |r, id| r.resume(id)),
+            Request::Update { resources } => match serde_json::from_value(resources) {
+                Ok(res) => self.runtime_op("update", |r, id| r.update(id, &res)),
+                Err(e) => error(format!("invalid resources: {e}")),
+            },
         })
+    }
+
+    /// A runtime operation on the running container.
+    fn runtime_op(
+        &self,
+        what: &str,
+        op: impl FnOnce(&Libcontainer, &str) -> berth_runtime::Result<()>,
+    ) -> Response {
+        if self.exit.is_some() {
+            return error(format!(
+                "cannot {what} container {}: it is not running",
+                self.id
+            ));
+        }
+        match op(self.runtime, &self.id) {
+            Ok(()) => Response::Ok,
+            Err(e) => error(e.to_string()),
+        }
     }
 
     /// Starts an exec; the answer is sent here (what follows it on the

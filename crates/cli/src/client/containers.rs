@@ -240,7 +240,7 @@ pub struct RmArgs {
 
 /// Runs `op` on each name, printing the name on success and docker's
 /// error otherwise; exit 1 if any failed.
-async fn each<F, Fut>(names: &[String], op: F) -> Result<i32>
+pub(super) async fn each<F, Fut>(names: &[String], op: F) -> Result<i32>
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<(), bollard::errors::Error>>,

@@ -120,7 +120,7 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
 
 /// A whole number from a computed float, rounded and range-checked.
 #[allow(clippy::cast_possible_truncation)] // the range is checked first
-fn whole(f: f64, what: &str) -> Result<i64> {
+pub fn whole(f: f64, what: &str) -> Result<i64> {
     let r = f.round();
     if !r.is_finite() || r < 0.0 || r >= i64::MAX as f64 {
         bail!("invalid {what}");
@@ -128,7 +128,7 @@ fn whole(f: f64, what: &str) -> Result<i64> {
     Ok(r as i64)
 }
 
-fn restart_policy(s: &str) -> Result<RestartPolicy> {
+pub fn restart_policy(s: &str) -> Result<RestartPolicy> {
     let (name, max) = match s.split_once(':') {
         Some((n, m)) => (
             n,

@@ -173,7 +173,7 @@ fn go_string(v: &Value) -> String {
 
 /// Tab-separated cells padded into columns as docker's tabwriter does: 3
 /// spaces apart, each column at least 10 wide.
-fn align(lines: &[String]) -> Vec<String> {
+pub fn align(lines: &[String]) -> Vec<String> {
     let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)

@@ -12,7 +12,9 @@ mod exec;
 mod flags;
 mod format;
 mod images;
+mod manage;
 mod run;
+mod stats;
 mod system;
 mod volumes;
 
@@ -88,6 +90,32 @@ enum Command {
     Cp(cp::CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff { container: String },
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Display the running processes of a container
+    Top {
+        container: String,
+        /// ps options
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Pause all processes within one or more containers
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Unpause all processes within one or more containers
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Update configuration of one or more containers
+    Update(manage::UpdateArgs),
+    /// Rename a container
+    Rename { container: String, new_name: String },
+    /// Manage containers
+    #[command(subcommand)]
+    Container(manage::ContainerCommand),
     /// Stop one or more running containers
     Stop(containers::StopArgs),
     /// Kill one or more running containers
@@ -195,6 +223,16 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Exec(a) => exec::exec(&d, a).await,
         Command::Cp(a) => cp::cp(&d, a).await,
         Command::Diff { container } => containers::diff(&d, container).await,
+        Command::Stats(a) => stats::stats(&d, a).await,
+        Command::Top { container, ps_args } => manage::top(&d, container, ps_args).await,
+        Command::Pause { containers } => manage::pause(&d, containers).await,
+        Command::Unpause { containers } => manage::unpause(&d, containers).await,
+        Command::Update(a) => manage::update(&d, a).await,
+        Command::Rename {
+            container,
+            new_name,
+        } => manage::rename(&d, container, new_name).await,
+        Command::Container(c) => manage::container(&d, c).await,
         Command::Stop(a) => containers::stop(&d, a).await,
         Command::Kill(a) => containers::kill(&d, a).await,
         Command::Restart(a) => containers::restart(&d, a).await,

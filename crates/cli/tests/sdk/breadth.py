@@ -2,7 +2,8 @@
 exec (exec_run with output, exit codes, streams, environment, user,
 workdir, detach; exec_inspect); files (put_archive, get_archive with its
 stat, diff); volumes (create, run with a volume, data kept after the
-container, list filters, in-use conflict, remove, prune). Usage: breadth.py SOCKET BUSYBOX_ROOTFS_TAR.
+container, list filters, in-use conflict, remove, prune); running
+containers (stats, top, pause/unpause, update, rename, containers.prune). Usage: breadth.py SOCKET BUSYBOX_ROOTFS_TAR.
 Prints "ok" when every assertion held."""
 
 import io
@@ -102,5 +103,31 @@ try:
     raise AssertionError("a removed volume")
 except docker.errors.NotFound:
     pass
+
+# running containers: stats, top, pause, update, rename, prune
+c = client.containers.run(
+    "busybox:sdk", ["sh", "-c", "sleep 1000 & wait"], detach=True, mem_limit="64m", name="sdk-run"
+)
+s = c.stats(stream=False)
+assert s["memory_stats"]["limit"] == 64 * 1024 * 1024, s["memory_stats"]
+assert s["precpu_stats"]["system_cpu_usage"] > 0, "a baseline sample came first"
+assert s["name"] == "/sdk-run", s["name"]
+top = c.top()
+assert "PID" in top["Titles"] and len(top["Processes"]) == 2, top
+c.pause()
+c.reload()
+assert c.status == "paused" and c.attrs["State"]["Paused"] is True, c.attrs["State"]
+c.unpause()
+c.update(mem_limit="128m")
+c.reload()
+assert c.attrs["HostConfig"]["Memory"] == 128 * 1024 * 1024, c.attrs["HostConfig"]["Memory"]
+c.rename("sdk-renamed")
+c.reload()
+assert c.name == "sdk-renamed", c.name
+client.containers.run("busybox:sdk", ["true"], name="sdk-exited")
+pruned = client.containers.prune()
+assert len(pruned["ContainersDeleted"]) == 1, pruned
+assert [x.name for x in client.containers.list(all=True)] == ["sdk-renamed"]
+c.remove(force=True)
 
 print("ok")

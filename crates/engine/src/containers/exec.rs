@@ -413,6 +413,13 @@ impl ContainerService {
 
 fn check_running(rec: &Record) -> Result<()> {
     match rec.state.status {
+        Status::Running if rec.state.paused => Err(EngineError::new(
+            ErrorKind::Conflict,
+            format!(
+                "Container {} is paused, unpause the container before exec",
+                rec.id
+            ),
+        )),
         Status::Running => Ok(()),
         _ => Err(not_running(&rec.id)),
     }

@@ -3,15 +3,20 @@
 //! the name, check the state (conflict error), act, record, notify waiters.
 
 mod attach;
+mod cgstats;
 mod devices;
 pub mod exec;
 pub mod files;
 mod logs;
 pub mod model;
 mod mounts;
+mod pause;
 mod records;
 mod restart;
 mod spec;
+pub mod stats;
+mod top;
+pub mod update;
 mod view;
 mod volumes;
 
@@ -464,6 +469,7 @@ impl ContainerService {
             };
             rec.state.status = Status::Exited;
             rec.state.pid = 0;
+            rec.state.paused = false;
             rec.state.exit_code = status.as_ref().map_or(255, |s| s.exit_code);
             rec.state.finished_at = status.map_or_else(now, |s| s.finished_at);
             // Marks it restarting; the restart waits for its delay.
@@ -606,7 +612,12 @@ impl ContainerService {
             berth_shim::protocol::Response::Error { message } => {
                 Err(EngineError::new(ErrorKind::Conflict, message))
             }
-            _ => Ok(()),
+            _ => {
+                if rec.state.paused && signal == nix::sys::signal::Signal::SIGKILL as i32 {
+                    self.thaw_for_kill(&rec.id);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -925,6 +936,13 @@ pub trait ContainerBackend: Send + Sync {
     fn attach(&self, name: &str, opts: AttachOptions) -> Result<Attachment>;
     fn export(&self, name: &str, out: &mut dyn Write) -> Result<()>;
     fn resize(&self, name: &str, height: u16, width: u16) -> Result<()>;
+    fn pause(&self, name: &str) -> Result<()>;
+    fn unpause(&self, name: &str) -> Result<()>;
+    fn update(&self, name: &str, req: &update::UpdateRequest) -> Result<Vec<String>>;
+    fn rename(&self, name: &str, new_name: &str) -> Result<()>;
+    fn prune(&self, filters: &berth_api_types::Filters) -> Result<update::Pruned>;
+    fn stats(&self, name: &str, opts: stats::StatsOptions, out: &mut dyn Write) -> Result<()>;
+    fn top(&self, name: &str, ps_args: &str) -> Result<serde_json::Value>;
 }
 
 impl ContainerBackend for Arc<ContainerService> {
@@ -973,6 +991,27 @@ impl ContainerBackend for Arc<ContainerService> {
     }
     fn resize(&self, name: &str, height: u16, width: u16) -> Result<()> {
         ContainerService::resize(self, name, height, width)
+    }
+    fn pause(&self, name: &str) -> Result<()> {
+        ContainerService::pause(self, name)
+    }
+    fn unpause(&self, name: &str) -> Result<()> {
+        ContainerService::unpause(self, name)
+    }
+    fn update(&self, name: &str, req: &update::UpdateRequest) -> Result<Vec<String>> {
+        ContainerService::update(self, name, req)
+    }
+    fn rename(&self, name: &str, new_name: &str) -> Result<()> {
+        ContainerService::rename(self, name, new_name)
+    }
+    fn prune(&self, filters: &berth_api_types::Filters) -> Result<update::Pruned> {
+        ContainerService::prune(self, filters)
+    }
+    fn stats(&self, name: &str, opts: stats::StatsOptions, out: &mut dyn Write) -> Result<()> {
+        ContainerService::stats(self, name, opts, out)
+    }
+    fn top(&self, name: &str, ps_args: &str) -> Result<serde_json::Value> {
+        ContainerService::top(self, name, ps_args)
     }
 }
 

@@ -162,6 +162,20 @@ pub struct State {
     /// Stopped by the user (`docker stop`/`kill`): the policy waits.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Running, its processes frozen (`docker pause`).
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl State {
+    /// Docker's word for the state (`paused` is a running container's).
+    pub fn word(&self) -> &'static str {
+        if self.paused && self.status == Status::Running {
+            "paused"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 impl Default for State {
@@ -175,6 +189,7 @@ impl Default for State {
             finished_at: zero,
             restart_count: 0,
             manually_stopped: false,
+            paused: false,
         }
     }
 }

@@ -47,20 +47,7 @@ pub fn insert(conn: &Connection, r: &Record) -> Result<()> {
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            let holder: String = conn
-                .query_row(
-                    "SELECT id FROM containers WHERE name = ?1",
-                    [&r.name],
-                    |row| row.get(0),
-                )
-                .unwrap_or_default();
-            Err(EngineError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "Conflict. The container name \"/{}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name.",
-                    r.name
-                ),
-            ))
+            Err(name_conflict(conn, &r.name))
         }
         Err(e) => Err(db_err("recording a container")(e)),
     }
@@ -74,6 +61,38 @@ pub fn update(conn: &Connection, r: &Record) -> Result<()> {
     )
     .map_err(db_err("updating a container"))?;
     Ok(())
+}
+
+/// Replaces a record under a new name; a taken name is a conflict.
+pub fn rename(conn: &Connection, r: &Record) -> Result<()> {
+    let res = conn.execute(
+        "UPDATE containers SET name = ?2, record = ?3 WHERE id = ?1",
+        rusqlite::params![r.id, r.name, encode(r)?],
+    );
+    match res {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(name_conflict(conn, &r.name))
+        }
+        Err(e) => Err(db_err("renaming a container")(e)),
+    }
+}
+
+/// Docker's conflict for a taken name.
+fn name_conflict(conn: &Connection, name: &str) -> EngineError {
+    let holder: String = conn
+        .query_row("SELECT id FROM containers WHERE name = ?1", [name], |row| {
+            row.get(0)
+        })
+        .unwrap_or_default();
+    EngineError::new(
+        ErrorKind::Conflict,
+        format!(
+            "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
+        ),
+    )
 }
 
 /// Deletes a record.
@@ -104,8 +123,6 @@ pub fn all(conn: &Connection) -> Result<Vec<Record>> {
         .collect()
 }
 
-/// The record a name, ID or unique ID prefix designates, as Docker
-/// resolves them (exact ID, then name, then prefix).
 /// Whether a container has this name.
 pub fn name_taken(conn: &Connection, name: &str) -> Result<bool> {
     conn.query_row("SELECT 1 FROM containers WHERE name = ?1", [name], |_| {
@@ -116,6 +133,8 @@ pub fn name_taken(conn: &Connection, name: &str) -> Result<bool> {
     .map_err(db_err("checking a name"))
 }
 
+/// The record a name, ID or unique ID prefix designates, as Docker
+/// resolves them (exact ID, then name, then prefix).
 pub fn find(conn: &Connection, name: &str) -> Result<Record> {
     let key = name.trim_start_matches('/');
     let not_found = || EngineError::new(ErrorKind::NotFound, format!("No such container: {name}"));

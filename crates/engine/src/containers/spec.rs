@@ -185,7 +185,7 @@ fn lookup(file: &str, pick: impl Fn(&[&str]) -> bool) -> Option<Vec<&str>> {
         .find(|f| f.len() >= 4 && pick(f))
 }
 
-fn resources(rec: &Record) -> Result<Value> {
+pub(super) fn resources(rec: &Record) -> Result<Value> {
     let h = &rec.request.host_config;
     // Privileged: every device, as Docker allows.
     let mut r = json!({ "devices": [{ "allow": h.privileged, "access": "rwm" }] });

@@ -16,6 +16,10 @@ fn status_text(r: &Record) -> String {
     let now = chrono::Utc::now().timestamp();
     match r.state.status {
         Status::Created => "Created".to_owned(),
+        Status::Running if r.state.paused => format!(
+            "Up {} (Paused)",
+            human_duration(now - unix(&r.state.started_at))
+        ),
         Status::Running => format!("Up {}", human_duration(now - unix(&r.state.started_at))),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -83,7 +87,7 @@ fn matches(r: &Record, f: &Filters) -> bool {
         f.get(name).is_empty() || f.get(name).iter().any(|v| pred(v))
     };
     let labels = r.request.labels.clone().unwrap_or_default();
-    any("status", &|v| v == r.state.status.as_str())
+    any("status", &|v| v == r.state.word())
         && any("name", &|v| r.name.contains(v.trim_start_matches('/')))
         && any("id", &|v| r.id.starts_with(v))
         && any("ancestor", &|v| {
@@ -128,7 +132,7 @@ impl ContainerService {
                     "ImageID": r.image_id,
                     "Command": command_line(r),
                     "Created": unix(&r.created),
-                    "State": r.state.status.as_str(),
+                    "State": r.state.word(),
                     "Status": status_text(r),
                     "Ports": [],
                     "Labels": r.request.labels.clone().unwrap_or_default(),
@@ -164,9 +168,9 @@ impl ContainerService {
             "Path": r.path,
             "Args": r.args,
             "State": {
-                "Status": st.status.as_str(),
+                "Status": st.word(),
                 "Running": st.status == Status::Running,
-                "Paused": false,
+                "Paused": st.paused,
                 "Restarting": st.status == Status::Restarting,
                 "OOMKilled": false,
                 "Dead": false,
