@@ -7,6 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use berth_engine::containers::commit::CommitRequest;
 use berth_engine::containers::stats::StatsOptions;
 use berth_engine::containers::update::UpdateRequest;
 use serde_json::json;
@@ -25,6 +26,7 @@ pub fn routes() -> Router<Backends> {
         .route("/containers/prune", post(prune))
         .route("/containers/{id}/stats", get(stats))
         .route("/containers/{id}/top", get(top))
+        .route("/commit", post(commit))
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -108,4 +110,43 @@ async fn top(
         .unwrap_or_default()
         .to_owned();
     Ok(Json(blocking(move || b.containers.top(&id, &args)).await?).into_response())
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`,
+/// the body a container config whose fields replace the container's.
+async fn commit(State(b): State<Backends>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response> {
+    let q = Query::parse(q.as_deref());
+    let config = if body.iter().all(u8::is_ascii_whitespace) || &body[..] == b"null" {
+        None
+    } else {
+        Some(
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?,
+        )
+    };
+    let reference = q.get("repo").filter(|r| !r.is_empty()).map(|repo| {
+        match q.get("tag").filter(|t| !t.is_empty()) {
+            Some(tag) => format!("{repo}:{tag}"),
+            None => repo.to_owned(),
+        }
+    });
+    let req = CommitRequest {
+        container: q.get("container").unwrap_or_default().to_owned(),
+        reference,
+        comment: q.get("comment").unwrap_or_default().to_owned(),
+        author: q.get("author").unwrap_or_default().to_owned(),
+        // Docker pauses unless told not to.
+        pause: q.get("pause").is_none() || q.flag("pause")?,
+        // Each value may hold several instructions, a line each (as
+        // dockerd parses them, joined into one Dockerfile).
+        changes: q
+            .all("changes")
+            .iter()
+            .flat_map(|c| c.lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+        config,
+    };
+    let id = blocking(move || b.containers.commit(&req)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "Id": id }))).into_response())
 }

@@ -336,3 +336,97 @@ fn rename_and_prune_follow_docker() {
     left.sort();
     assert_eq!(left, ["newer", "taken"], "running ones stay");
 }
+
+#[test]
+fn commit_makes_an_image_that_runs_with_the_changes() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let id = run(
+        &d,
+        "src",
+        &[
+            "-e",
+            "FOO=bar",
+            "-w",
+            "/tmp",
+            "busybox:test",
+            "sh",
+            "-c",
+            "echo data > /made; rm /etc/group; sleep 1000",
+        ],
+    );
+    while !d.ok(&["exec", "src", "ls", "/"]).contains("made") {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // A running container, paused for the copy (the default).
+    let image = d.ok(&[
+        "commit",
+        "-a",
+        "Ann <ann@example.com>",
+        "-m",
+        "first",
+        "-c",
+        "CMD [\"cat\", \"/made\"]",
+        "-c",
+        "ENV X=1",
+        "src",
+        "committed:1",
+    ]);
+    assert!(image.starts_with("sha256:"), "{image}");
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "src"]),
+        "running\n",
+        "unpaused after"
+    );
+    assert_eq!(d.ok(&["run", "--rm", "committed:1"]), "data\n");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "committed:1",
+        "sh",
+        "-c",
+        "echo $FOO $X; pwd; ls /etc",
+    ]);
+    assert_eq!(
+        out, "bar 1\n/tmp\npasswd\n",
+        "env and workdir kept, the deletion a whiteout"
+    );
+    let meta = d.ok(&[
+        "inspect",
+        "-f",
+        "{{.Author}}|{{.Comment}}|{{json .Config.Cmd}}|{{len .RootFS.Layers}}",
+        "committed:1",
+    ]);
+    assert_eq!(meta, "Ann <ann@example.com>|first|[\"cat\",\"/made\"]|2\n");
+    let history = d.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "committed:1",
+    ]);
+    assert!(
+        history.starts_with("sh -c echo data > /made; rm /etc/group; sleep 1000|first\n"),
+        "{history}"
+    );
+    // A stopped container, through berth; its files stay its own.
+    d.ok(&["stop", "-t", "0", "src"]);
+    let image2 = d.berth_ok(&[
+        "commit",
+        "-c",
+        "ENTRYPOINT [\"echo\"]",
+        "src",
+        "committed:2",
+    ]);
+    assert!(image2.starts_with("sha256:"));
+    assert_eq!(d.ok(&["run", "--rm", "committed:2", "hi"]), "hi\n");
+    assert!(std::path::Path::new(&format!(
+        "{}/data/containers/{id}/upper/made",
+        d.dir.path().display()
+    ))
+    .exists());
+    let err = d.fails(&["commit", "-c", "BOGUS x", "src"]);
+    assert!(err.to_lowercase().contains("bogus"), "{err}");
+    let err = d.fails(&["commit", "nosuch"]);
+    assert!(err.contains("No such container"), "{err}");
+}

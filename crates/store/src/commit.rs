@@ -351,6 +351,37 @@ impl Store {
 }
 
 impl Store {
+    /// A scratch layer holding a copy of `upper`, a live container's upper
+    /// dir (`docker commit`): the copy goes through the layer tar format
+    /// and back, so whiteouts and opaque directories stay overlay's, and
+    /// the container keeps its own files.
+    pub fn copy_change(&self, upper: &Path) -> Result<Scratch> {
+        let dir = self.layers.temp_dir()?;
+        let diff = dir.path().join("diff");
+        fs::create_dir(&diff).map_err(|e| StoreError::io("creating", &diff, e))?;
+        let (reader, writer) =
+            io::pipe().map_err(|e| StoreError::io("making a pipe for", upper, e))?;
+        let (written, read) = std::thread::scope(|s| {
+            let w = s.spawn(move || crate::diff::write_diff(upper, writer));
+            let read = crate::unpack::unpack(
+                "the container's changes",
+                reader,
+                &diff,
+                crate::unpack::UnpackOptions::default(),
+            );
+            (w.join(), read)
+        });
+        read?;
+        written
+            .map_err(|_| StoreError::Invalid("copying a change: the reader failed".to_owned()))??;
+        Ok(Scratch {
+            root: diff,
+            dir: Some(dir),
+            mounted: false,
+            chain: Vec::new(),
+        })
+    }
+
     /// Records an image whose new layer, if any, the store already has on
     /// top of the parent's (a step restored from a `--cache-from` image):
     /// nothing is written but the config and the records.

@@ -3,7 +3,9 @@
 
 use anyhow::Result;
 use bollard::models::{ContainerUpdateBody, RestartPolicy};
-use bollard::query_parameters::{PruneContainersOptions, RenameContainerOptions, TopOptions};
+use bollard::query_parameters::{
+    CommitContainerOptions, PruneContainersOptions, RenameContainerOptions, TopOptions,
+};
 use bollard::Docker;
 use clap::{Args, Subcommand};
 
@@ -42,6 +44,25 @@ pub struct UpdateArgs {
     restart: Option<String>,
     #[arg(required = true)]
     containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short, long)]
+    author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long)]
+    change: Vec<String>,
+    /// Commit message
+    #[arg(short, long)]
+    message: Option<String>,
+    /// Pause container during commit
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
+    pause: bool,
+    container: String,
+    /// REPOSITORY[:TAG]
+    reference: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,4 +173,30 @@ pub async fn container(d: &Docker, cmd: &ContainerCommand) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `berth commit`: prints the new image's ID.
+pub async fn commit(d: &Docker, a: &CommitArgs) -> Result<i32> {
+    let (repo, tag) = match a.reference.as_deref() {
+        Some(r) => {
+            let (repo, tag) = super::images::split_tag(r);
+            (Some(repo), tag)
+        }
+        None => (None, None),
+    };
+    let opts = CommitContainerOptions {
+        container: Some(a.container.clone()),
+        repo,
+        tag,
+        comment: a.message.clone(),
+        author: a.author.clone(),
+        pause: a.pause,
+        changes: (!a.change.is_empty()).then(|| a.change.join("\n")),
+    };
+    let id = d
+        .commit_container(opts, bollard::models::ContainerConfig::default())
+        .await?
+        .id;
+    println!("{id}");
+    Ok(0)
 }

@@ -116,6 +116,8 @@ enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(manage::ContainerCommand),
+    /// Create a new image from a container's changes
+    Commit(manage::CommitArgs),
     /// Stop one or more running containers
     Stop(containers::StopArgs),
     /// Kill one or more running containers
@@ -233,6 +235,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             new_name,
         } => manage::rename(&d, container, new_name).await,
         Command::Container(c) => manage::container(&d, c).await,
+        Command::Commit(a) => manage::commit(&d, a).await,
         Command::Stop(a) => containers::stop(&d, a).await,
         Command::Kill(a) => containers::kill(&d, a).await,
         Command::Restart(a) => containers::restart(&d, a).await,

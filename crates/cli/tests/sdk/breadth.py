@@ -3,7 +3,8 @@ exec (exec_run with output, exit codes, streams, environment, user,
 workdir, detach; exec_inspect); files (put_archive, get_archive with its
 stat, diff); volumes (create, run with a volume, data kept after the
 container, list filters, in-use conflict, remove, prune); running
-containers (stats, top, pause/unpause, update, rename, containers.prune). Usage: breadth.py SOCKET BUSYBOX_ROOTFS_TAR.
+containers (stats, top, pause/unpause, update, rename, containers.prune);
+commit. Usage: breadth.py SOCKET BUSYBOX_ROOTFS_TAR.
 Prints "ok" when every assertion held."""
 
 import io
@@ -128,6 +129,12 @@ client.containers.run("busybox:sdk", ["true"], name="sdk-exited")
 pruned = client.containers.prune()
 assert len(pruned["ContainersDeleted"]) == 1, pruned
 assert [x.name for x in client.containers.list(all=True)] == ["sdk-renamed"]
+# commit: the new image holds the change and the given config
+c.exec_run(["sh", "-c", "echo committed > /from-sdk"])
+img = c.commit(repository="sdk-commit", tag="v1", message="by sdk", changes=['CMD ["cat", "/from-sdk"]'])
+assert "sdk-commit:v1" in img.tags, img.tags
+assert client.containers.run("sdk-commit:v1", remove=True) == b"committed\n"
+assert img.attrs["Comment"] == "by sdk", img.attrs["Comment"]
 c.remove(force=True)
 
 print("ok")

@@ -4,6 +4,7 @@
 
 mod attach;
 mod cgstats;
+pub mod commit;
 mod devices;
 pub mod exec;
 pub mod files;
@@ -943,6 +944,7 @@ pub trait ContainerBackend: Send + Sync {
     fn prune(&self, filters: &berth_api_types::Filters) -> Result<update::Pruned>;
     fn stats(&self, name: &str, opts: stats::StatsOptions, out: &mut dyn Write) -> Result<()>;
     fn top(&self, name: &str, ps_args: &str) -> Result<serde_json::Value>;
+    fn commit(&self, req: &commit::CommitRequest) -> Result<String>;
 }
 
 impl ContainerBackend for Arc<ContainerService> {
@@ -1012,6 +1014,9 @@ impl ContainerBackend for Arc<ContainerService> {
     }
     fn top(&self, name: &str, ps_args: &str) -> Result<serde_json::Value> {
         ContainerService::top(self, name, ps_args)
+    }
+    fn commit(&self, req: &commit::CommitRequest) -> Result<String> {
+        ContainerService::commit(self, req)
     }
 }
 
