@@ -37,6 +37,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
         ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

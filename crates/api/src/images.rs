@@ -49,7 +49,8 @@ async fn list(State(b): State<Backends>, RawQuery(q): RawQuery) -> Result<Respon
     let query = Query::parse(q.as_deref());
     let filters = query.filters()?;
     let all = query.flag("all")?;
-    Ok(Json(blocking(move || b.images.list(all, &filters)).await?).into_response())
+    let shared = query.flag("shared-size")?;
+    Ok(Json(blocking(move || b.images.list(all, &filters, shared)).await?).into_response())
 }
 
 /// `docker.io/library/busybox:latest/json` → (the name, `json`).

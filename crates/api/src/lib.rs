@@ -4,6 +4,7 @@
 //! synchronous), write the response. Errors become statuses in exactly one
 //! place ([`error`]).
 
+mod absent;
 mod archive;
 mod attach;
 mod build;
@@ -61,6 +62,7 @@ pub fn app(backends: Backends) -> Router {
         .merge(exec::routes())
         .merge(archive::routes())
         .merge(volumes::routes())
+        .merge(absent::routes())
         .merge(build::routes())
         .merge(events::routes())
         .fallback(error::not_found)

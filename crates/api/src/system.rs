@@ -36,8 +36,8 @@ async fn info(State(b): State<Backends>) -> Result<impl IntoResponse, ApiError> 
     Ok(Json(blocking(move || b.system.info()).await?))
 }
 
-/// `GET /system/df`: images, containers and build cache, as Docker lays
-/// them out (no volumes yet).
+/// `GET /system/df`: images, containers, volumes and build cache, as
+/// Docker lays them out.
 async fn df(State(b): State<Backends>) -> Result<impl IntoResponse, ApiError> {
     let filters = berth_api_types::Filters::default();
     let opts = berth_engine::containers::ListOptions {
@@ -45,12 +45,13 @@ async fn df(State(b): State<Backends>) -> Result<impl IntoResponse, ApiError> {
         limit: None,
         size: true,
     };
-    let (layers, images, containers, cache) = blocking(move || {
+    let (layers, images, containers, cache, volumes) = blocking(move || {
         Ok::<_, berth_engine::EngineError>((
             b.images.layers_size()?,
-            b.images.list(true, &filters)?,
+            b.images.list(true, &filters, true)?,
             b.containers.list(&opts, &filters)?,
             b.build.usage()?,
+            b.volumes.usage()?,
         ))
     })
     .await?;
@@ -75,7 +76,7 @@ async fn df(State(b): State<Backends>) -> Result<impl IntoResponse, ApiError> {
         "LayersSize": layers,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": volumes,
         "BuildCache": cache,
     })))
 }

@@ -18,6 +18,9 @@ pub enum ErrorKind {
     NotModified,
     /// berth does not do this (yet) (501).
     NotImplemented,
+    /// The daemon is not in the state this needs, as a node outside a
+    /// swarm is not (503).
+    Unavailable,
     /// Anything else (500).
     Internal,
 }

@@ -31,7 +31,8 @@ pub struct ImportRequest {
 /// The image operations the API serves.
 pub trait ImageBackend: Send + Sync {
     /// `all`: intermediate images too (`docker images -a`).
-    fn list(&self, all: bool, filters: &Filters) -> Result<Vec<ImageSummary>>;
+    /// `shared`: with each image's SharedSize (`shared-size=1`, `system df`).
+    fn list(&self, all: bool, filters: &Filters, shared: bool) -> Result<Vec<ImageSummary>>;
     fn inspect(&self, name: &str) -> Result<ImageInspect>;
     /// Bytes of all layers, each once (`system df`'s LayersSize).
     fn layers_size(&self) -> Result<u64>;
@@ -145,13 +146,21 @@ impl ImageBackend for ImageService {
         Ok(self.store.layers_size()?)
     }
 
-    fn list(&self, all: bool, filters: &Filters) -> Result<Vec<ImageSummary>> {
+    fn list(&self, all: bool, filters: &Filters, shared: bool) -> Result<Vec<ImageSummary>> {
         let mut f = list_filters(filters)?;
         f.all = all;
         let images = self.store.list(&f)?;
+        let mut shared_sizes = Vec::with_capacity(images.len());
+        for i in &images {
+            shared_sizes.push(match shared {
+                true => size(self.store.shared_size(&i.id)?),
+                false => -1,
+            });
+        }
         Ok(images
             .into_iter()
-            .map(|i| ImageSummary {
+            .zip(shared_sizes)
+            .map(|(i, shared_size)| ImageSummary {
                 id: i.id.to_string(),
                 parent_id: i
                     .parent
@@ -162,7 +171,7 @@ impl ImageBackend for ImageService {
                 repo_digests: Vec::new(),
                 created: unix_seconds(i.created.as_deref()),
                 size: size(i.size),
-                shared_size: -1,
+                shared_size,
                 virtual_size: size(i.size),
                 labels: i.labels,
                 containers: i64::try_from(i.holders).unwrap_or(0),

@@ -476,6 +476,8 @@ pub trait VolumeBackend: Send + Sync {
     fn list(&self, filters: &Filters) -> Result<Vec<Value>>;
     fn remove(&self, name: &str, force: bool) -> Result<()>;
     fn prune(&self, filters: &Filters) -> Result<(Vec<String>, u64)>;
+    /// Every volume with its `UsageData` (size, users), for `system df`.
+    fn usage(&self) -> Result<Vec<Value>>;
 }
 
 impl VolumeBackend for Arc<VolumeService> {
@@ -496,6 +498,19 @@ impl VolumeBackend for Arc<VolumeService> {
     }
     fn prune(&self, filters: &Filters) -> Result<(Vec<String>, u64)> {
         VolumeService::prune(self, filters)
+    }
+    fn usage(&self) -> Result<Vec<Value>> {
+        Ok(VolumeService::list(self, &Filters::default())?
+            .iter()
+            .map(|v| {
+                let mut j = v.to_json();
+                j["UsageData"] = json!({
+                    "Size": dir_size(&v.mountpoint),
+                    "RefCount": v.users.len(),
+                });
+                j
+            })
+            .collect())
     }
 }
 

@@ -90,6 +90,20 @@ impl Store {
             .map_err(StoreError::db("summing layer sizes"))
     }
 
+    /// The bytes of an image's layers that other images use too (Docker's
+    /// SharedSize).
+    pub fn shared_size(&self, id: &Digest) -> Result<u64> {
+        self.conn()
+            .query_row(
+                "SELECT coalesce(sum(l.size), 0) FROM image_layers il
+                 JOIN layers l ON l.chain_id = il.chain_id
+                 WHERE il.image_id = ?1 AND l.refs > 1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::db(format!("summing the shared layers of {id}")))
+    }
+
     /// One image's summary.
     pub fn summary_of(&self, id: &Digest) -> Result<ImageSummary> {
         let conn = self.conn();

@@ -136,3 +136,25 @@ pub async fn wait_registered(
             .ok_or_else(|| anyhow!("the wait answer has no StatusCode: {v}"))
     })
 }
+
+/// `GET path` (unversioned) as JSON, for answers whose API 1.41 layout
+/// the client library no longer models (`/system/df`).
+pub async fn get_json(socket: &Path, path: &str) -> Result<serde_json::Value> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .with_context(|| format!("connecting to {}", socket.display()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = hyper::Request::get(format!("/v1.41{path}"))
+        .header(hyper::header::HOST, "berth")
+        .body(Empty::<Bytes>::new())?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).context("the daemon's answer")?;
+    if !status.is_success() {
+        let message = v["message"].as_str().unwrap_or("").to_owned();
+        return Err(anyhow!(super::DaemonError(message)));
+    }
+    Ok(v)
+}

@@ -8,6 +8,7 @@ mod connect;
 mod containers;
 mod cp;
 mod detach;
+mod disk;
 mod exec;
 mod flags;
 mod format;
@@ -163,6 +164,15 @@ enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volumes::VolumeCommand),
+    /// Manage berth: disk usage, pruning, info, events
+    #[command(subcommand)]
+    System(disk::SystemCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(disk::PruneOnly),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(disk::PruneOnly),
     /// Display system-wide information
     Info {
         /// Format output using a custom template
@@ -256,6 +266,9 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Import(a) => images::import(&d, a).await,
         Command::Events(a) => system::events(&d, a).await,
         Command::Volume(c) => volumes::volume(&d, c).await,
+        Command::System(c) => disk::system(&d, &socket, c).await,
+        Command::Image(c) => disk::prune_one(&d, true, c).await,
+        Command::Builder(c) => disk::prune_one(&d, false, c).await,
         Command::Info { format } => system::info(&d, format.as_deref()).await,
         Command::Version => system::version(&d).await,
     }
