@@ -37,7 +37,7 @@ def rootfs_tar(tmp):
     root = os.path.join(tmp, "rootfs")
     os.makedirs(os.path.join(root, "bin"))
     shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
-    for applet in ["sh", "true", "sleep"]:
+    for applet in ["sh", "true", "sleep", "rm"]:
         os.symlink("busybox", os.path.join(root, "bin", applet))
     tar = os.path.join(tmp, "rootfs.tar")
     subprocess.run(["tar", "-C", root, "-cf", tar, "."], check=True)

@@ -78,3 +78,67 @@ pub fn reader_stream(mut reader: Box<dyn Read + Send>) -> ChunkStream {
     });
     receiver_stream(rx)
 }
+
+/// A response body as a blocking reader: the body's chunks (often a few
+/// KiB) are gathered into 1 MiB batches on the runtime, so the reading
+/// thread hands off once per batch, not once per chunk (a futex each).
+pub fn batched_reader<S, E>(mut body: S) -> impl Read + Send + 'static
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    use futures_util::StreamExt;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(CHUNK);
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(c) => batch.extend_from_slice(&c),
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+            if batch.len() >= CHUNK {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
+                let tx = tx.clone();
+                // The channel is bounded: wait for room off the runtime.
+                if tokio::task::spawn_blocking(move || tx.send(Ok(full))).await.map_or(true, |r| r.is_err()) {
+                    return;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tokio::task::spawn_blocking(move || tx.send(Ok(batch))).await;
+        }
+    });
+    BatchReader {
+        rx,
+        current: Vec::new(),
+        at: 0,
+    }
+}
+
+struct BatchReader {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for BatchReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.rx.recv() {
+                Ok(batch) => {
+                    self.current = batch?;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0), // the body ended
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}

@@ -14,7 +14,6 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use clap::Args;
-use futures_util::TryStreamExt;
 
 use super::chunks::{reader_stream, written_stream};
 
@@ -138,15 +137,14 @@ async fn copy_from(d: &Docker, a: &CpArgs, name: &str, path: &str, dst: &str) ->
     let opts = DownloadFromContainerOptions {
         path: src_path.clone(),
     };
-    let body = d
-        .download_from_container(name, Some(opts))
-        .map_err(std::io::Error::other);
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
+    let body = Box::pin(d.download_from_container(name, Some(opts)));
+    let reader = super::chunks::batched_reader(body);
     let src_base = split_dir_entry(&src_path).1;
     if dst == "-" {
         let from = rename.map(|r| (src_base, r));
         tokio::task::spawn_blocking(move || {
-            rebase(reader, std::io::stdout().lock(), from.as_ref())
+            let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            rebase(reader, out, from.as_ref())
         })
         .await??;
         return Ok(0);
@@ -271,8 +269,10 @@ fn unpack_local(
 ) -> Result<u64> {
     let (reader, writer) = std::io::pipe().context("making a pipe")?;
     let from = base.map(|b| (src_base.to_owned(), b));
-    let rebased = std::thread::spawn(move || rebase(input, writer, from.as_ref()));
-    let mut ar = tar::Archive::new(reader);
+    let rebased = std::thread::spawn(move || {
+        rebase(input, std::io::BufWriter::with_capacity(1 << 20, writer), from.as_ref())
+    });
+    let mut ar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, reader));
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
     ar.set_overwrite(true);
