@@ -90,6 +90,13 @@ fn volumes_are_managed_as_under_docker() {
     assert!(err.contains("invalid characters"), "{err}");
     let err = d.fails(&["volume", "create", "-d", "nfs", "x1"]);
     assert!(err.contains("plugin \"nfs\" not found"), "{err}");
+    // Malformed or unknown filters: Docker's 400.
+    let (status, _, body) = d.http("GET", "/volumes?filters=%7Bnot-json");
+    assert!(status.contains("400"), "{status} {body}");
+    let err = d.fails(&["volume", "ls", "-f", "bogus=1"]);
+    assert!(err.contains("bogus"), "{err}");
+    let err = d.fails(&["container", "prune", "-f", "--filter", "bogus=1"]);
+    assert!(err.contains("bogus"), "{err}");
     // Prune takes only what no container uses.
     let pruned = d.ok(&["volume", "prune", "-f"]);
     assert!(

@@ -103,7 +103,10 @@ where
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
                 let tx = tx.clone();
                 // The channel is bounded: wait for room off the runtime.
-                if tokio::task::spawn_blocking(move || tx.send(Ok(full))).await.map_or(true, |r| r.is_err()) {
+                if tokio::task::spawn_blocking(move || tx.send(Ok(full)))
+                    .await
+                    .map_or(true, |r| r.is_err())
+                {
                     return;
                 }
             }

@@ -270,7 +270,11 @@ fn unpack_local(
     let (reader, writer) = std::io::pipe().context("making a pipe")?;
     let from = base.map(|b| (src_base.to_owned(), b));
     let rebased = std::thread::spawn(move || {
-        rebase(input, std::io::BufWriter::with_capacity(1 << 20, writer), from.as_ref())
+        rebase(
+            input,
+            std::io::BufWriter::with_capacity(1 << 20, writer),
+            from.as_ref(),
+        )
     });
     let mut ar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, reader));
     ar.set_preserve_permissions(true);
