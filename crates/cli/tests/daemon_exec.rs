@@ -263,6 +263,23 @@ fn exec_errors_are_dockers() {
         status.contains("400") && body.contains("No exec command specified"),
         "{body}"
     );
+    // A container that puts a FIFO where its passwd was cannot hang the
+    // daemon's user lookup: the exec fails at once.
+    d.ok(&[
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "rm /etc/passwd && mkfifo /etc/passwd",
+    ]);
+    // (Resolved when the exec starts: the failure comes in the stream.)
+    let out = d.docker(&["exec", "-u", "nobody", "box", "true"]);
+    assert_eq!(out.status.code(), Some(126));
+    assert!(
+        text(&out.stdout).contains("unable to find user nobody"),
+        "{}",
+        text(&out.stdout)
+    );
     d.ok(&["stop", "-t", "1", "box"]);
     let err = d.fails(&["exec", "box", "true"]);
     assert!(

@@ -81,6 +81,10 @@ pub struct VolumeService {
     root: PathBuf,
     db: Mutex<Connection>,
     events: Arc<Events>,
+    /// Held by every change of the set of volumes and their uses: a
+    /// volume is never removed between a container's finding it and its
+    /// claim, and two creates of one name never race.
+    ops: Mutex<()>,
 }
 
 fn db_err(context: &str) -> impl FnOnce(rusqlite::Error) -> EngineError + '_ {
@@ -133,9 +137,16 @@ impl VolumeService {
             root,
             db: Mutex::new(db),
             events,
+            ops: Mutex::new(()),
         };
         svc.reconcile()?;
         Ok(svc)
+    }
+
+    fn ops(&self) -> MutexGuard<'_, ()> {
+        self.ops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -193,6 +204,20 @@ impl VolumeService {
     /// Creates a volume (`POST /volumes/create`); creating one that exists
     /// returns it, as Docker does.
     pub fn create(&self, req: CreateVolume) -> Result<Volume> {
+        let _ops = self.ops();
+        self.create_locked(req)
+    }
+
+    /// Creates or finds a volume and records that `container` uses it, in
+    /// one step no removal can come between.
+    pub fn claim(&self, req: CreateVolume, container: &str) -> Result<Volume> {
+        let _ops = self.ops();
+        let v = self.create_locked(req)?;
+        self.attach(&v.name, container)?;
+        self.get(&v.name)
+    }
+
+    fn create_locked(&self, req: CreateVolume) -> Result<Volume> {
         if !matches!(req.driver.as_str(), "" | "local") {
             return Err(EngineError::new(
                 ErrorKind::NotFound,
@@ -340,6 +365,7 @@ impl VolumeService {
     /// conflict, `force` or not (as under Docker); with `force` a missing
     /// one is fine.
     pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let _ops = self.ops();
         let v = match self.get(name) {
             Ok(v) => v,
             Err(_) if force => return Ok(()),

@@ -35,6 +35,8 @@ pub struct Client {
     /// The client will send nothing more.
     pub read_closed: bool,
     pub closed: bool,
+    /// Its stream ends once `out` is written, or at this deadline.
+    pub closing: Option<std::time::Instant>,
 }
 
 /// What one read from a client gave.
@@ -56,7 +58,15 @@ impl Client {
             out: Vec::new(),
             read_closed: false,
             closed: false,
+            closing: None,
         }
+    }
+
+    /// Ends the stream once what is queued is written, without blocking
+    /// (the container runs on: its shim must not wait on one client).
+    pub fn finish_later(&mut self) {
+        self.closing = Some(std::time::Instant::now() + FINAL_WRITE_TIMEOUT);
+        self.flush();
     }
 
     /// One non-blocking read.
@@ -105,7 +115,8 @@ impl Client {
         self.flush();
     }
 
-    /// Writes what it can without blocking.
+    /// Writes what it can without blocking; a closing client whose output
+    /// is all written, or whose deadline passed, is closed.
     pub fn flush(&mut self) {
         while !self.out.is_empty() && !self.closed {
             match self.stream.write(&self.out) {
@@ -113,9 +124,15 @@ impl Client {
                 Ok(n) => {
                     self.out.drain(..n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => self.closed = true,
+            }
+        }
+        if let Some(deadline) = self.closing {
+            if self.out.is_empty() || std::time::Instant::now() >= deadline {
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                self.closed = true;
             }
         }
     }

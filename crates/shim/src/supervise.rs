@@ -133,7 +133,9 @@ impl<'a> Supervisor<'a> {
                     break;
                 }
             }
-            let draining = self.exit.is_some() || self.execs.iter().any(|e| e.exit.is_some());
+            let draining = self.exit.is_some()
+                || self.execs.iter().any(|e| e.exit.is_some())
+                || self.clients.iter().any(|c| c.closing.is_some());
             let timeout = if draining {
                 PollTimeout::from(DRAIN_TICK_MS)
             } else {
@@ -266,6 +268,10 @@ impl<'a> Supervisor<'a> {
                 Source::Client(i) => self.serve_client(i, revents),
             }
         }
+        // Closing clients whose deadline passed go, written out or not.
+        for c in self.clients.iter_mut().filter(|c| c.closing.is_some()) {
+            c.flush();
+        }
         self.clients.retain(|c| !c.closed);
         Ok(n)
     }
@@ -342,7 +348,7 @@ impl<'a> Supervisor<'a> {
     fn exec_ended(&mut self, id: &str, status: ExitStatus) {
         for c in &mut self.clients {
             if c.exec.as_deref() == Some(id) && c.attach.is_some() {
-                c.finish();
+                c.finish_later();
             }
             if c.waiting_exec.as_deref() == Some(id) {
                 c.waiting_exec = None;

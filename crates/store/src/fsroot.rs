@@ -63,6 +63,10 @@ impl RelPath {
     }
 }
 
+/// The most [`Root::read`] reads: it serves small files (passwd, group,
+/// .dockerignore), whatever the tree holds.
+pub const MAX_READ: u64 = 16 << 20;
+
 /// An open directory all operations are confined to.
 #[derive(Debug)]
 pub struct Root {
@@ -103,12 +107,29 @@ impl Root {
         self.resolve(rel, OFlags::PATH | OFlags::DIRECTORY)
     }
 
-    /// Reads a whole file resolved inside the root (symlinks in the tree
-    /// cannot lead out of it).
+    /// Reads a whole regular file resolved inside the root (symlinks in
+    /// the tree cannot lead out of it), up to [`MAX_READ`] bytes. A tree
+    /// belongs to a container, which may put a FIFO or a device where a
+    /// file is expected: the open never blocks, and anything but a regular
+    /// file is refused.
     pub fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
-        let fd = self.resolve(rel, OFlags::RDONLY)?;
+        let fd = self.resolve(rel, OFlags::RDONLY | OFlags::NONBLOCK)?;
+        let st = rfs::fstat(&fd)?;
+        if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::RegularFile {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{rel} is not a regular file"),
+            ));
+        }
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut out)?;
+        let file = std::fs::File::from(fd);
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_READ + 1), &mut out)?;
+        if out.len() as u64 > MAX_READ {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{rel} is larger than {MAX_READ} bytes"),
+            ));
+        }
         Ok(out)
     }
 
@@ -222,6 +243,26 @@ mod tests {
         std::os::unix::fs::symlink("../../secret", root.join("etc/passwd")).unwrap();
         let r = Root::open(&root).unwrap();
         assert_eq!(r.read("etc/passwd").unwrap(), b"inside");
+    }
+
+    #[test]
+    fn reads_refuse_what_is_not_a_regular_file_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        nix::unistd::mkfifo(&root.join("etc/passwd"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", root.join("etc/group")).unwrap();
+        let r = Root::open(root).unwrap();
+        // A FIFO: refused at once (no writer would ever come).
+        assert_eq!(
+            r.read("etc/passwd").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        // A link to /dev/zero resolves inside the root: nothing there.
+        assert_eq!(
+            r.read("etc/group").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 
     #[test]

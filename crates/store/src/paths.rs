@@ -353,6 +353,34 @@ mod tests {
     }
 
     #[test]
+    fn hardlinks_resolve_where_the_archive_goes() {
+        let (d, root) = tree();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, "dir/a", &b"x"[..]).unwrap();
+        let mut l = tar::Header::new_gnu();
+        l.set_entry_type(tar::EntryType::Link);
+        l.set_size(0);
+        l.set_mode(0o644);
+        l.set_uid(0);
+        l.set_gid(0);
+        l.set_mtime(0);
+        b.append_link(&mut l, "dir/b", "dir/a").unwrap();
+        let tar = b.into_inner().unwrap();
+        extract(&root, "/etc", &tar[..], UnpackOptions::default()).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let a = std::fs::metadata(d.path().join("etc/dir/a")).unwrap();
+        let bm = std::fs::metadata(d.path().join("etc/dir/b")).unwrap();
+        assert_eq!(a.ino(), bm.ino(), "one file, two names");
+    }
+
+    #[test]
     fn no_overwrite_dir_non_dir_keeps_directories() {
         let (d, root) = tree();
         let tar = one_file("sub", b"x");

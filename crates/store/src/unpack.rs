@@ -419,7 +419,9 @@ impl Unpacker<'_> {
         shown: &str,
     ) -> Result<()> {
         let target = self.link_target(entry, shown, "hardlink")?;
+        // Relative to where the archive goes, as Docker's untar joins it.
         let target = RelPath::new(&target)
+            .map(|t| self.base.join(&t))
             .ok_or_else(|| self.bad(shown, "hardlink target leaves the layer root"))?;
         let tname = target
             .name()

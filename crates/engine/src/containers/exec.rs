@@ -58,7 +58,13 @@ struct ExecRecord {
     exit_code: Option<i32>,
     /// A size asked for before the start (`docker exec -t` resizes early).
     size: Option<(u16, u16)>,
+    /// When it ended: the oldest ended execs of a container are forgotten.
+    ended_at: Option<std::time::Instant>,
 }
+
+/// How many ended execs a container keeps for inspection (a health check
+/// that execs every few seconds must not grow the daemon forever).
+const KEPT_ENDED: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ExecState {
@@ -112,6 +118,7 @@ impl ContainerService {
                 state: ExecState::Created,
                 pid: 0,
                 exit_code: None,
+                ended_at: None,
             },
         );
         self.emit(
@@ -189,7 +196,10 @@ impl ContainerService {
                 return Err(e);
             }
         };
-        let rec = self.find(&container)?;
+        // It runs: its end is watched whatever happens next.
+        let svc = self.clone();
+        let (exec, watched) = (id.to_owned(), container.clone());
+        std::thread::spawn(move || svc.watch_exec(&exec, &watched));
         // A resize that came while the shim was starting it waited here.
         let late = self.update_exec(id, |e| {
             e.pid = pid;
@@ -198,15 +208,14 @@ impl ContainerService {
         if let Some((Some((h, w)), _)) = late {
             let _ = self.exec_resize(id, h, w);
         }
-        let command = config.cmd.clone().unwrap_or_default().join(" ");
-        self.emit(
-            &format!("exec_start: {command}"),
-            &rec,
-            &[("execID", id.to_owned())],
-        );
-        let svc = self.clone();
-        let exec = id.to_owned();
-        std::thread::spawn(move || svc.watch_exec(&exec, &container));
+        if let Ok(rec) = self.find(&container) {
+            let command = config.cmd.clone().unwrap_or_default().join(" ");
+            self.emit(
+                &format!("exec_start: {command}"),
+                &rec,
+                &[("execID", id.to_owned())],
+            );
+        }
         Ok(if start.detach { None } else { Some(stream) })
     }
 
@@ -335,8 +344,12 @@ impl ContainerService {
             }
             e.state = ExecState::Ended;
             e.exit_code = Some(code);
+            e.ended_at = Some(std::time::Instant::now());
             true
         });
+        if let Some((true, container)) = &ended {
+            self.forget_oldest_ended(container);
+        }
         let Some((true, container)) = ended else {
             return;
         };
@@ -347,6 +360,23 @@ impl ContainerService {
                 &rec,
                 &[("execID", id.to_owned()), ("exitCode", code.to_string())],
             );
+        }
+    }
+
+    /// Keeps the newest [`KEPT_ENDED`] ended execs of a container.
+    fn forget_oldest_ended(&self, container: &str) {
+        let mut execs = self.execs.lock();
+        let mut ended: Vec<(std::time::Instant, String)> = execs
+            .iter()
+            .filter(|(_, e)| e.container == container)
+            .filter_map(|(id, e)| Some((e.ended_at?, id.clone())))
+            .collect();
+        if ended.len() <= KEPT_ENDED {
+            return;
+        }
+        ended.sort();
+        for (_, id) in &ended[..ended.len() - KEPT_ENDED] {
+            execs.remove(id);
         }
     }
 

@@ -120,24 +120,37 @@ impl ContainerService {
     }
 
     /// Opens the container's root: its processes' while it runs, mounted
-    /// here while it does not.
+    /// here while it does not. A container whose record says it runs but
+    /// whose init is gone is exiting: its root is mounted only once the
+    /// exit is recorded (the exit unmounts the running root).
     fn files(&self, rec: &Record) -> Result<Files<'_>> {
-        if let Some(root) = self.live_root(rec) {
-            return Ok(Files {
+        let live = |r: &Record| {
+            self.live_root(r).map(|root| Files {
                 root,
                 mounted: None,
                 _lock: None,
-            });
+            })
+        };
+        if let Some(f) = live(rec) {
+            return Ok(f);
         }
         let lock = self.file_locks.lock(&rec.id);
-        // Started meanwhile: its live root is the one to use.
         let now = self.find(&rec.id)?;
-        if let Some(root) = self.live_root(&now) {
-            return Ok(Files {
-                root,
-                mounted: None,
-                _lock: None,
+        if now.state.status == Status::Running {
+            if let Some(f) = live(&now) {
+                return Ok(f); // started meanwhile
+            }
+            drop(lock);
+            let exited = self.wait_until(&rec.id, Some(std::time::Duration::from_secs(10)), |r| {
+                r.is_none_or(|r| r.state.status != Status::Running)
             });
+            if !exited {
+                return Err(EngineError::new(
+                    ErrorKind::Conflict,
+                    format!("Container {} is stopping: try again once it has", rec.id),
+                ));
+            }
+            return self.files(&self.find(&rec.id)?);
         }
         let dir = self.dir(&rec.id);
         let rootfs = dir.join("rootfs");
@@ -222,7 +235,13 @@ impl ContainerService {
         let root = Root::open(&proc.join("root")).ok()?;
         let cgroups = std::fs::read_to_string(proc.join("cgroup")).ok()?;
         let ours = format!("/berth/{}", rec.id);
-        cgroups.lines().any(|l| l.ends_with(&ours)).then_some(root)
+        // Its own cgroup, or one below it (an init that made sub-cgroups).
+        let inside = |path: &str| path == ours || path.starts_with(&format!("{ours}/"));
+        cgroups
+            .lines()
+            .filter_map(|l| l.splitn(3, ':').nth(2))
+            .any(inside)
+            .then_some(root)
     }
 
     /// `HEAD /containers/{id}/archive`: the stat of `path`.

@@ -262,7 +262,22 @@ impl ContainerService {
 
     /// Starts a container; `manual`: asked by the user, not by a policy.
     fn start_as(self: &Arc<Self>, name: &str, manual: bool) -> Result<()> {
-        let mut rec = self.find(name)?;
+        let id = self.find(name)?.id;
+        // A copy into the stopped container mounts the same upper dir:
+        // the start waits for it, and a copy waits until it runs. Taken
+        // before the policy's lock, as everywhere.
+        let files = self.file_locks.lock(&id);
+        self.start_locked(&id, manual, files)
+    }
+
+    /// [`Self::start_as`] with the container's file lock held.
+    fn start_locked(
+        self: &Arc<Self>,
+        id: &str,
+        manual: bool,
+        files: files::FileLock<'_>,
+    ) -> Result<()> {
+        let mut rec = self.find(id)?;
         if manual {
             self.lock_policy().remove(&rec.id);
         }
@@ -276,9 +291,6 @@ impl ContainerService {
         let rootfs = dir.join("rootfs");
         let image_id = rec.image_id.parse().map_err(|e| internal("image ID", e))?;
         let chain = self.store.chain(&image_id)?;
-        // A copy into the stopped container mounts the same upper dir:
-        // the start waits for it, and a copy waits until it runs.
-        let files = self.file_locks.lock(&rec.id);
         self.store.layers().mount(
             &chain,
             Some((&dir.join("upper"), &dir.join("work"))),
@@ -361,15 +373,21 @@ impl ContainerService {
                 ));
             }
         }
-        rec.state = State {
+        // Read again under the connection: what changed meanwhile (a
+        // rename, an update) is kept.
+        let conn = self.conn();
+        let mut now_rec = records::find(&conn, &rec.id)?;
+        now_rec.state = State {
             status: Status::Running,
             pid,
             exit_code: 0,
             started_at: now(),
             manually_stopped: false,
-            ..rec.state.clone()
+            paused: false,
+            ..now_rec.state.clone()
         };
-        records::update(&self.conn(), rec)?;
+        records::update(&conn, &now_rec)?;
+        *rec = now_rec;
         Ok((child, pid))
     }
 
@@ -458,11 +476,9 @@ impl ContainerService {
         let status: Option<berth_shim::protocol::ExitStatus> = std::fs::read(&exit_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        {
-            // Never a copy's mount of the stopped container.
-            let _files = self.file_locks.lock(id);
-            let _ = berth_store::overlay::unmount(&self.dir(id).join("rootfs"));
-        }
+        // The record still says running: no copy has the root mounted (a
+        // copy waits for the exit to be recorded first).
+        let _ = berth_store::overlay::unmount(&self.dir(id).join("rootfs"));
         let auto_remove = {
             let conn = self.conn();
             let Ok(mut rec) = records::find(&conn, id) else {
@@ -764,9 +780,11 @@ impl ContainerService {
             Status::Running if !force => return refuse("running"),
             _ => {}
         }
-        // Under the policy's lock: a restart in progress finishes first, and
-        // none begins while the files go.
-        let policy = loop {
+        // Under the container's file lock (after a copy into it, which has
+        // its root mounted, never during), then the policy's (a restart in
+        // progress finishes first, and none begins while the files go) —
+        // in that order, as a restart takes them.
+        let (files, policy) = loop {
             let now = self.find(&rec.id)?;
             if now.state.status == Status::Running {
                 let _ = self.kill(&rec.id, Some("SIGKILL"));
@@ -774,14 +792,13 @@ impl ContainerService {
                     r.is_none_or(|r| r.state.status != Status::Running)
                 });
             }
+            let files = self.file_locks.lock(&rec.id);
             let policy = self.lock_policy();
             if self.find(&rec.id)?.state.status != Status::Running {
-                break policy;
+                break (files, policy);
             }
         };
         let dir = self.dir(&rec.id);
-        // After a copy into it (which has its root mounted), never during.
-        let files = self.file_locks.lock(&rec.id);
         let _ = berth_store::overlay::unmount(&dir.join("rootfs"));
         // Remembered before the record goes: a waiter that sees it gone
         // must find the code.

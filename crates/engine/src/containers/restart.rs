@@ -119,12 +119,14 @@ impl ContainerService {
     /// The delay is over: starts the container unless it was stopped or
     /// removed meanwhile.
     fn restart_now(self: &Arc<Self>, id: &str) {
+        // The file lock first, as a removal takes them.
+        let files = self.file_locks.lock(id);
         let _policy = self.lock_policy();
         let Ok(rec) = self.find(id) else { return };
         if rec.state.status != Status::Restarting {
             return;
         }
-        if let Err(e) = self.start_again(&rec) {
+        if let Err(e) = self.start_again(&rec, Some(files)) {
             tracing::error!(id, error = %e.message, "restarting");
             let conn = self.conn();
             if let Ok(mut rec) = records::find(&conn, id) {
@@ -136,15 +138,23 @@ impl ContainerService {
         }
     }
 
-    /// A start by the policy counts as a restart.
-    fn start_again(self: &Arc<Self>, rec: &Record) -> Result<()> {
+    /// A start by the policy counts as a restart (`files`: the
+    /// container's file lock, when the caller holds it).
+    fn start_again(
+        self: &Arc<Self>,
+        rec: &Record,
+        files: Option<super::files::FileLock<'_>>,
+    ) -> Result<()> {
         {
             let conn = self.conn();
             let mut now = records::find(&conn, &rec.id)?;
             now.state.restart_count += 1;
             records::update(&conn, &now)?;
         }
-        self.start_as(&rec.id, false)
+        match files {
+            Some(f) => self.start_locked(&rec.id, false, f),
+            None => self.start_as(&rec.id, false),
+        }
     }
 
     /// At daemon start: containers whose policy wants them up (and that
@@ -157,7 +167,7 @@ impl ContainerService {
             .filter(|r| should_restart(&r.request.host_config.restart_policy, &r.state, true))
             .collect();
         for rec in down {
-            if let Err(e) = self.start_again(&rec) {
+            if let Err(e) = self.start_again(&rec, None) {
                 tracing::error!(id = rec.id, error = %e.message, "restarting at daemon start");
             }
         }

@@ -101,20 +101,26 @@ impl ContainerService {
 
     /// `POST /containers/{id}/rename?name=`.
     pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
-        let mut rec = self.find(name)?;
         if new_name.is_empty() {
             return Err(EngineError::invalid(
                 "Neither old nor new names may be empty",
             ));
         }
         let new_name = valid_name(new_name)?;
-        if new_name == rec.name {
-            return Err(EngineError::invalid(
-                "Renaming a container with the same name as its current name",
-            ));
-        }
-        let old = std::mem::replace(&mut rec.name, new_name);
-        records::rename(&self.conn(), &rec)?;
+        // Read and written under one hold of the records: a state change
+        // meanwhile is not undone.
+        let (rec, old) = {
+            let conn = self.conn();
+            let mut rec = records::find(&conn, name)?;
+            if new_name == rec.name {
+                return Err(EngineError::invalid(
+                    "Renaming a container with the same name as its current name",
+                ));
+            }
+            let old = std::mem::replace(&mut rec.name, new_name);
+            records::rename(&conn, &rec)?;
+            (rec, old)
+        };
         self.notify();
         self.emit("rename", &rec, &[("oldName", format!("/{old}"))]);
         Ok(())

@@ -34,14 +34,14 @@ impl ContainerService {
         let requested = mounts::requested(&rec.request.host_config, &anonymous)?;
         let mut claimed = Vec::new();
         for r in requested.volumes {
-            let made = self
-                .volumes
-                .create(CreateVolume {
+            let made = self.volumes.claim(
+                CreateVolume {
                     name: r.name.clone().unwrap_or_default(),
                     labels: Some(r.labels.clone()),
                     ..CreateVolume::default()
-                })
-                .and_then(|v| self.volumes.attach(&v.name, &rec.id).map(|()| v));
+                },
+                &rec.id,
+            );
             let v = match made {
                 Ok(v) => v,
                 Err(e) => {
