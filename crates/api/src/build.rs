@@ -48,6 +48,7 @@ fn request(q: &Query) -> Result<BuildRequest> {
         build_args: string_map(q, "buildargs")?,
         target: q.get("target").filter(|t| !t.is_empty()).map(str::to_owned),
         no_cache: q.flag("nocache")?,
+        pull: q.flag("pull")?,
         labels: string_map(q, "labels")?,
         quiet: q.flag("q")?,
         network: q

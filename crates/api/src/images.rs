@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use berth_engine::images::ImportRequest;
+use berth_engine::pull::PullRequest;
 use berth_engine::{EngineError, ErrorKind};
 use serde_json::json;
 
@@ -144,14 +145,34 @@ async fn save(b: Backends, names: Vec<String>) -> Result<Response> {
     Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
 
-/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage` would
-/// pull.
-async fn create(State(b): State<Backends>, RawQuery(q): RawQuery, body: Body) -> Result<Response> {
+/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage`
+/// pulls from a registry, answering Docker's progress stream.
+async fn create(
+    State(b): State<Backends>,
+    RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     match (q.get("fromSrc"), q.get("fromImage")) {
         (Some("-"), _) => {}
         (Some(url), _) => return Err(not_implemented(&format!("importing from a URL ({url})"))),
-        (None, Some(image)) => return Err(not_implemented(&format!("pulling {image}"))),
+        (None, Some(image)) => {
+            let req = PullRequest {
+                image: image.to_owned(),
+                tag: q.get("tag").unwrap_or_default().to_owned(),
+                platform: q.get("platform").unwrap_or_default().to_owned(),
+                registry_auth: headers
+                    .get("x-registry-auth")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned(),
+            };
+            let backend = b.clone();
+            let pulling = blocking(move || backend.images.pull(&req)).await?;
+            let body = writer_body(move |out| pulling.write_to(out).map_err(|e| e.to_string()));
+            return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+        }
         (None, None) => return Err(ApiError::invalid("fromSrc or fromImage is required")),
     }
     let req = ImportRequest {

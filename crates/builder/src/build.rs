@@ -41,6 +41,8 @@ pub struct BuildOptions {
     pub network: Option<String>,
     /// `--cache-from` images.
     pub cache_from: Vec<String>,
+    /// Pull every base image again (`--pull`), even one in the store.
+    pub pull: bool,
 }
 
 /// What a build made.
@@ -365,19 +367,42 @@ impl Run<'_> {
             }
             Source::Scratch => Ok(StageState::from_base(None, scratch_config())),
             Source::Image(r) => {
-                let id = self.builder.store.resolve(&r).map_err(|e| {
-                    if e.is_not_found() {
-                        BuildError::Invalid(format!(
-                            "pull access denied for {r}: the image is not in berth's store and berth cannot pull yet (no registry client); load it with docker load or docker import"
-                        ))
-                    } else {
-                        e.into()
-                    }
-                })?;
+                let missing = match self.builder.store.resolve(&r) {
+                    Ok(_) => false,
+                    Err(e) if e.is_not_found() => true,
+                    Err(e) => return Err(e.into()),
+                };
+                if missing || self.opts.pull {
+                    self.pull_base(&r)?;
+                }
+                let id = self.builder.store.resolve(&r)?;
                 let config = self.builder.store.config(&id)?;
                 Ok(StageState::from_base(Some(id), config))
             }
         }
+    }
+
+    /// Pulls a base image through the executor, its progress in the
+    /// build's output.
+    fn pull_base(&self, image: &str) -> Result<()> {
+        struct Lines<'p>(&'p dyn Progress);
+        impl std::io::Write for Lines<'_> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.event(Event::Output {
+                    number: 0,
+                    data: buf.to_vec(),
+                });
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = Lines(self.progress);
+        self.builder
+            .executor
+            .pull(image, &mut out)
+            .map_err(BuildError::Invalid)
     }
 
     /// Runs the base image's `ONBUILD` triggers, which the new image does

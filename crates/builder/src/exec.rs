@@ -66,4 +66,13 @@ pub trait Executor: Send + Sync {
         output: &mut (dyn Write + Send),
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<Finished, String>;
+
+    /// Pulls an image (a `FROM` the store lacks, or `--pull`), its
+    /// progress into `output`. An engine without a registry says why not.
+    fn pull(&self, image: &str, output: &mut (dyn Write + Send)) -> Result<(), String> {
+        let _ = output;
+        Err(format!(
+            "pull access denied for {image}: no registry client"
+        ))
+    }
 }

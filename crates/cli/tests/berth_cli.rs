@@ -217,9 +217,12 @@ fn images_save_load_tag_and_events() {
 fn failures_read_and_exit_like_dockers() {
     let d = Daemon::start();
     image(&d);
-    let out = d.berth(&["run", "nosuch:image", "true"]);
+    // Not here, and its registry (nothing listens on port 1) is not there.
+    let out = d.berth(&["run", "127.0.0.1:1/nosuch:image", "true"]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains("Unable to find image 'nosuch:image' locally"));
+    let err = text(&out.stderr);
+    assert!(err.contains("Unable to find image '127.0.0.1:1/nosuch:image' locally"));
+    assert!(err.contains("Connection refused"), "{err}");
     d.berth_ok(&[
         "run",
         "-d",

@@ -269,7 +269,7 @@ fn bad_input_is_refused_with_a_precise_error_before_anything_runs() {
     let cases: &[(&str, &str)] = &[
         ("FROM busybox:test\nRUN echo hi\nFORM x\n", "dockerfile parse error line 3: unknown instruction: FORM"),
         ("FROM busybox:test AS a\nCOPY --from=b /x /x\nFROM busybox:test AS b\nCOPY --from=a /y /y\n", "circular dependency detected on stage"),
-        ("FROM nosuch/image:v1\n", "pull access denied for nosuch/image:v1"),
+        ("FROM 127.0.0.1:1/nosuch/image:v1\n", "127.0.0.1:1/v2/nosuch/image/manifests/v1 (127.0.0.1:1): io: Connection refused"),
         ("FROM busybox:test\nCOPY ../../etc/passwd /p\n", "forbidden path outside the build context"),
         ("FROM busybox:test\nCOPY missing.txt /m\n", "file not found in build context"),
         ("FROM busybox:test\nCOPY --from=1 /x /x\n", "refers to current or future build stage"),

@@ -171,6 +171,8 @@ fn two_daemons_run_side_by_side_and_refuse_to_share() {
     // A third daemon on a's socket, or on a's data root, is refused.
     let other = tempfile::tempdir().unwrap();
     let out = Daemon::spawn(other.path(), &other.path().join("data"), &a.socket())
+        .spawn()
+        .unwrap()
         .wait_with_output()
         .unwrap();
     assert!(!out.status.success());
@@ -180,6 +182,8 @@ fn two_daemons_run_side_by_side_and_refuse_to_share() {
         &a.dir.path().join("data"),
         &other.path().join("s.sock"),
     )
+    .spawn()
+    .unwrap()
     .wait_with_output()
     .unwrap();
     assert!(!out.status.success());

@@ -46,6 +46,26 @@ pub struct Config {
     /// debug, info, warn, error.
     #[arg(short = 'l', long, default_value = "info")]
     pub log_level: String,
+    /// A registry spoken to over plain HTTP (repeatable; loopback ones
+    /// always are).
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// A mirror tried for Docker Hub images (repeatable; https://host).
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Layers a pull downloads at the same time.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_downloads: u16,
+    /// Layers a push uploads at the same time.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_uploads: u16,
+    /// Tries per layer download, each resuming where the last broke off.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_download_attempts: u16,
+    /// Seconds a registry may stay silent mid-transfer before the
+    /// transfer is given up (and resumed, while attempts remain).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub registry_timeout: u64,
 }
 
 /// Entry point of `berth daemon ARGS` (argv without "berth").
@@ -112,11 +132,20 @@ pub fn run(config: Config) -> Result<()> {
         volumes.clone(),
     )
     .with_context(|| "opening the container records")?;
+    let registries = berth_registry::ClientOptions {
+        insecure: config.insecure_registries.clone(),
+        mirrors: config.registry_mirrors.clone(),
+        read_timeout: std::time::Duration::from_secs(config.registry_timeout),
+        concurrent_downloads: usize::from(config.max_concurrent_downloads),
+        concurrent_uploads: usize::from(config.max_concurrent_uploads),
+        download_attempts: usize::from(config.max_download_attempts),
+    };
     let build = BuildService::new(
         store.clone(),
         containers.clone(),
         &config.data_root,
         events.clone(),
+        registries.clone(),
     )
     .with_context(|| "opening the build cache")?;
     let backends = Backends {
@@ -125,7 +154,7 @@ pub fn run(config: Config) -> Result<()> {
         files: Arc::new(containers),
         volumes: Arc::new(volumes),
         build: Arc::new(build),
-        images: Arc::new(ImageService::new(store.clone(), events.clone())),
+        images: Arc::new(ImageService::new(store.clone(), events.clone(), registries)),
         events,
         system: Arc::new(SystemService::new(store, config.data_root.clone())),
     };

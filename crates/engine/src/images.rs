@@ -45,6 +45,9 @@ pub trait ImageBackend: Send + Sync {
     fn save(&self, names: &[String], out: &mut dyn Write) -> Result<()>;
     /// Imports a rootfs tarball; returns the image ID.
     fn import(&self, input: &mut dyn Read, req: &ImportRequest) -> Result<String>;
+    /// Starts a pull from a registry; what fails before it streams is the
+    /// request's error.
+    fn pull(&self, req: &crate::pull::PullRequest) -> Result<crate::pull::PullStream>;
 }
 
 /// The image service over a store.
@@ -52,12 +55,21 @@ pub trait ImageBackend: Send + Sync {
 pub struct ImageService {
     store: Arc<Store>,
     events: Arc<Events>,
+    registries: berth_registry::ClientOptions,
 }
 
 impl ImageService {
     /// A service over `store`, publishing on `events`.
-    pub fn new(store: Arc<Store>, events: Arc<Events>) -> Self {
-        Self { store, events }
+    pub fn new(
+        store: Arc<Store>,
+        events: Arc<Events>,
+        registries: berth_registry::ClientOptions,
+    ) -> Self {
+        Self {
+            store,
+            events,
+            registries,
+        }
     }
 
     /// An image event: the image's ID, and its name when one applies.
@@ -142,6 +154,15 @@ fn delete_item(r: Removal) -> DeleteItem {
 }
 
 impl ImageBackend for ImageService {
+    fn pull(&self, req: &crate::pull::PullRequest) -> Result<crate::pull::PullStream> {
+        crate::pull::start(
+            self.store.clone(),
+            self.events.clone(),
+            &self.registries,
+            req,
+        )
+    }
+
     fn layers_size(&self) -> Result<u64> {
         Ok(self.store.layers_size()?)
     }
@@ -168,7 +189,7 @@ impl ImageBackend for ImageService {
                     .map(ToString::to_string)
                     .unwrap_or_default(),
                 repo_tags: i.tags.iter().map(|t| familiar(t)).collect(),
-                repo_digests: Vec::new(),
+                repo_digests: i.digests.iter().map(|t| familiar(t)).collect(),
                 created: unix_seconds(i.created.as_deref()),
                 size: size(i.size),
                 shared_size,
@@ -207,7 +228,7 @@ impl ImageBackend for ImageService {
         Ok(ImageInspect {
             id: d.summary.id.to_string(),
             repo_tags: d.summary.tags.iter().map(|t| familiar(t)).collect(),
-            repo_digests: Vec::new(),
+            repo_digests: d.summary.digests.iter().map(|t| familiar(t)).collect(),
             parent: d
                 .summary
                 .parent

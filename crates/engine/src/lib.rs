@@ -7,6 +7,7 @@ pub mod containers;
 pub mod error;
 pub mod events;
 pub mod images;
+pub mod pull;
 pub mod system;
 pub mod volumes;
 

@@ -44,6 +44,11 @@ pub fn layer_compression(media_type: &str) -> Option<Compression> {
     }
 }
 
+/// Whether a media type is a layer berth can unpack.
+pub fn is_layer(media_type: &str) -> bool {
+    layer_compression(media_type).is_some()
+}
+
 /// Whether a media type is an image configuration.
 pub fn is_config(media_type: &str) -> bool {
     matches!(media_type, OCI_CONFIG | DOCKER_CONFIG)

@@ -7,9 +7,11 @@
 //! that name their digest (`ingest/<alg>-<hex>`) can be resumed; anonymous
 //! temp files are removed at start-up.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use berth_image::{Algorithm, Digest, Hasher};
@@ -26,6 +28,42 @@ const TMP_PREFIX: &str = "tmp-";
 pub struct BlobStore {
     blobs: PathBuf,
     ingest: PathBuf,
+    /// Digests whose resumable ingest is open: one writer per file (two
+    /// pulls sharing a layer would otherwise append to it together).
+    open: Arc<(Mutex<HashSet<Digest>>, Condvar)>,
+}
+
+/// The claim on one digest's ingest file; given back on drop.
+#[derive(Debug)]
+struct Claim {
+    open: Arc<(Mutex<HashSet<Digest>>, Condvar)>,
+    digest: Digest,
+}
+
+impl Claim {
+    /// Waits until no other ingest of `digest` is open, then claims it.
+    fn take(open: &Arc<(Mutex<HashSet<Digest>>, Condvar)>, digest: &Digest) -> Self {
+        let (set, freed) = &**open;
+        let mut held = set.lock().unwrap_or_else(PoisonError::into_inner);
+        while held.contains(digest) {
+            held = freed.wait(held).unwrap_or_else(PoisonError::into_inner);
+        }
+        held.insert(digest.clone());
+        Self {
+            open: open.clone(),
+            digest: digest.clone(),
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let (set, freed) = &*self.open;
+        set.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.digest);
+        freed.notify_all();
+    }
 }
 
 impl BlobStore {
@@ -34,6 +72,7 @@ impl BlobStore {
         let store = Self {
             blobs: root.join("blobs"),
             ingest: root.join("ingest"),
+            open: Arc::default(),
         };
         for alg in [Algorithm::Sha256, Algorithm::Sha512] {
             let dir = store.blobs.join(alg.name());
@@ -232,7 +271,13 @@ impl BlobStore {
     }
 
     /// A resumable ingest of a blob whose digest is known (registry pulls).
-    pub fn ingest(&self, expected: &Digest) -> Result<Ingest> {
+    /// Waits while another ingest of the same digest is open; None when
+    /// the blob is stored (perhaps by that other one meanwhile).
+    pub fn ingest(&self, expected: &Digest) -> Result<Option<Ingest>> {
+        let claim = Claim::take(&self.open, expected);
+        if self.contains(expected) {
+            return Ok(None);
+        }
         let path = self.ingest.join(format!(
             "{}-{}",
             expected.algorithm().name(),
@@ -251,14 +296,15 @@ impl BlobStore {
             .map_err(|e| StoreError::io("reading ingest", &path, e))?;
         file.seek(io::SeekFrom::End(0))
             .map_err(|e| StoreError::io("seeking ingest", &path, e))?;
-        Ok(Ingest {
+        Ok(Some(Ingest {
             store: self.clone(),
             path,
             file,
             hasher,
             offset,
             expected: expected.clone(),
-        })
+            _claim: claim,
+        }))
     }
 }
 
@@ -345,12 +391,30 @@ pub struct Ingest {
     hasher: Hasher,
     offset: u64,
     expected: Digest,
+    _claim: Claim,
 }
 
 impl Ingest {
     /// Bytes already written (where a ranged download resumes).
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Starts again from nothing (the source sent the whole blob, not the
+    /// rest).
+    pub fn reset(&mut self) -> Result<()> {
+        self.file
+            .set_len(0)
+            .and_then(|()| self.file.seek(io::SeekFrom::Start(0)).map(drop))
+            .map_err(|e| StoreError::io("truncating ingest", &self.path, e))?;
+        self.hasher = self.expected.algorithm().hasher();
+        self.offset = 0;
+        Ok(())
+    }
+
+    /// Throws the partial blob away (its content can never become right).
+    pub fn discard(self) -> Result<()> {
+        fs::remove_file(&self.path).map_err(|e| StoreError::io("removing ingest", &self.path, e))
     }
 
     /// Appends content.
@@ -468,11 +532,11 @@ mod tests {
         let (dir, s) = store();
         let data = vec![7u8; 100_000];
         let d = Digest::sha256(&data);
-        let mut first = s.ingest(&d).unwrap();
+        let mut first = s.ingest(&d).unwrap().unwrap();
         first.write_all(&data[..40_000]).unwrap();
         drop(first); // the process dies here
         let s = BlobStore::open(dir.path()).unwrap(); // a restart keeps it
-        let mut again = s.ingest(&d).unwrap();
+        let mut again = s.ingest(&d).unwrap().unwrap();
         assert_eq!(again.offset(), 40_000);
         again.write_all(&data[40_000..]).unwrap();
         assert_eq!(again.commit(Some(100_000)).unwrap(), d);
@@ -483,13 +547,47 @@ mod tests {
     fn a_corrupt_ingest_is_dropped_at_commit() {
         let (_d, s) = store();
         let d = Digest::sha256(b"right");
-        let mut ing = s.ingest(&d).unwrap();
+        let mut ing = s.ingest(&d).unwrap().unwrap();
         ing.write_all(b"wrong").unwrap();
         assert!(matches!(
             ing.commit(None).unwrap_err(),
             StoreError::DigestMismatch { .. }
         ));
-        assert_eq!(s.ingest(&d).unwrap().offset(), 0, "starts over");
+        assert_eq!(s.ingest(&d).unwrap().unwrap().offset(), 0, "starts over");
+    }
+
+    #[test]
+    fn one_ingest_per_digest_at_a_time() {
+        let (_d, s) = store();
+        let d = Digest::sha256(b"shared");
+        let mut first = s.ingest(&d).unwrap().unwrap();
+        first.write_all(b"sha").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = s.clone();
+        let waiter = std::thread::spawn(move || {
+            let second = other.ingest(&d).unwrap();
+            tx.send(()).unwrap();
+            // The first finished the blob while this one waited.
+            assert!(second.is_none());
+        });
+        assert!(rx.try_recv().is_err(), "a second writer got in");
+        first.write_all(b"red").unwrap();
+        first.commit(Some(6)).unwrap();
+        rx.recv().unwrap();
+        waiter.join().unwrap();
+        // Resetting and discarding work on the claimed file.
+        let e = Digest::sha256(b"other");
+        let mut ing = s.ingest(&e).unwrap().unwrap();
+        ing.write_all(b"junk").unwrap();
+        ing.reset().unwrap();
+        assert_eq!(ing.offset(), 0);
+        ing.write_all(b"other").unwrap();
+        ing.commit(Some(5)).unwrap();
+        let f = Digest::sha256(b"gone");
+        let mut ing = s.ingest(&f).unwrap().unwrap();
+        ing.write_all(b"go").unwrap();
+        ing.discard().unwrap();
+        assert_eq!(s.ingest(&f).unwrap().unwrap().offset(), 0);
     }
 
     #[test]

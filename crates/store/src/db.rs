@@ -53,6 +53,13 @@ const MIGRATIONS: &[&str] = &[
     // Docker's `Parent`; intermediate build images are listed only with -a.
     "ALTER TABLE images ADD COLUMN parent TEXT;
     CREATE INDEX images_parent ON images(parent);",
+    // 3: the manifest digests images were pulled by (`repo@sha256:…`):
+    // Docker's RepoDigests; a pull or run by digest finds them.
+    "CREATE TABLE repo_digests (
+        name     TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+    );
+    CREATE INDEX repo_digests_image ON repo_digests(image_id);",
 ];
 
 /// The schema version this build writes.
@@ -239,6 +246,17 @@ pub fn image_tags(conn: &Connection, image_id: &str) -> Result<Vec<String>> {
         sql,
         [image_id],
         &format!("reading tags of {image_id}"),
+    )
+}
+
+/// The `repo@digest` names of an image.
+pub fn image_digests(conn: &Connection, image_id: &str) -> Result<Vec<String>> {
+    let sql = "SELECT name FROM repo_digests WHERE image_id = ?1 ORDER BY name";
+    strings(
+        conn,
+        sql,
+        [image_id],
+        &format!("reading repo digests of {image_id}"),
     )
 }
 

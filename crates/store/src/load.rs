@@ -141,6 +141,34 @@ impl Store {
         self.undo_on_error(result, &created)
     }
 
+    /// Records an image whose blobs are all stored already (a registry
+    /// pull verified each as it came): its new layers are unpacked, then
+    /// one transaction records it and its tags.
+    pub fn record_pulled(&self, img: &ArchiveImage, repo_digest: Option<&str>) -> Result<Loaded> {
+        let conn = self.conn();
+        let mut created = Created::default();
+        let result = (|| {
+            let planned = vec![self.plan(&conn, img)?];
+            // Each blob was hashed as it was ingested.
+            let fresh: HashSet<Digest> = img.layers.iter().map(|l| l.digest.clone()).collect();
+            let sizes = self.unpack_new(&planned, &mut created.layers, &fresh)?;
+            let loaded = self.record(&conn, &planned, &sizes)?;
+            if let Some(name) = repo_digest {
+                conn.execute(
+                    "INSERT OR REPLACE INTO repo_digests (name, image_id) VALUES (?1, ?2)",
+                    [name, &img.config.to_string()],
+                )
+                .map_err(StoreError::db(format!("recording {name}")))?;
+            }
+            Ok(loaded)
+        })();
+        drop(conn);
+        let mut loaded = self.undo_on_error(result, &created)?;
+        loaded
+            .pop()
+            .ok_or_else(|| StoreError::Invalid("a pull recorded no image".to_owned()))
+    }
+
     /// Removes what a failed operation created; passes the result on.
     pub(crate) fn undo_on_error<T>(&self, result: Result<T>, created: &Created) -> Result<T> {
         if result.is_err() {

@@ -18,6 +18,8 @@ pub struct ImageSummary {
     pub id: Digest,
     /// Full references, sorted.
     pub tags: Vec<String>,
+    /// `repo@digest` names it was pulled by, sorted.
+    pub digests: Vec<String>,
     /// The config's creation time (RFC 3339), if it has one.
     pub created: Option<String>,
     /// Bytes of all its layers unpacked.
@@ -208,6 +210,7 @@ impl Store {
         Ok(ImageSummary {
             id: id.clone(),
             tags: db::image_tags(conn, &key)?,
+            digests: db::image_digests(conn, &key)?,
             created,
             size,
             labels,

@@ -197,6 +197,17 @@ pub(crate) fn resolve(conn: &Connection, name: &str) -> Result<Digest> {
         return image_exists(conn, &format!("sha256:{hex}"))?.ok_or_else(not_found);
     }
     if let Ok(r) = name.parse::<Reference>() {
+        if r.digest().is_some() {
+            let id: Option<String> = conn
+                .query_row(
+                    "SELECT image_id FROM repo_digests WHERE name = ?1",
+                    [&r.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(StoreError::db(format!("looking up {r}")))?;
+            return id.ok_or_else(not_found)?.parse().map_err(StoreError::from);
+        }
         let full = r.with_default_tag().to_string();
         let id: Option<String> = conn
             .query_row("SELECT image_id FROM tags WHERE name = ?1", [&full], |r| {

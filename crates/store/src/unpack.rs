@@ -235,13 +235,17 @@ impl Unpacker<'_> {
 
     fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, shown: &str) -> Result<Meta> {
         let h = entry.header();
-        let field = |r: io::Result<u64>, what: &str| r.map_err(|e| self.io(shown, what, e));
-        let mode = u32::try_from(field(h.mode().map(u64::from), "mode")? & 0o7777).unwrap_or(0o644);
-        let uid = u32::try_from(field(h.uid(), "uid")?)
+        let raw = h.as_old();
+        let field = |bytes: &[u8], r: io::Result<u64>, what: &str| {
+            blank_is_zero(bytes, r).map_err(|e| self.io(shown, what, e))
+        };
+        let mode = field(&raw.mode, h.mode().map(u64::from), "mode")?;
+        let mode = u32::try_from(mode & 0o7777).unwrap_or(0o644);
+        let uid = u32::try_from(field(&raw.uid, h.uid(), "uid")?)
             .map_err(|_| self.bad(shown, "uid out of range"))?;
-        let gid = u32::try_from(field(h.gid(), "gid")?)
+        let gid = u32::try_from(field(&raw.gid, h.gid(), "gid")?)
             .map_err(|_| self.bad(shown, "gid out of range"))?;
-        let mtime = field(h.mtime(), "mtime")?;
+        let mtime = field(&raw.mtime, h.mtime(), "mtime")?;
         let mut xattrs = Vec::new();
         if let Some(pax) = entry
             .pax_extensions()
@@ -541,4 +545,15 @@ fn uid(n: u32) -> rfs::Uid {
 
 fn gid(n: u32) -> rfs::Gid {
     rfs::Gid::from_raw(n)
+}
+
+/// A numeric header field left blank (all NULs or spaces) reads as 0, as
+/// Go's archive/tar — and so Docker — reads it; other tools write such
+/// layers.
+fn blank_is_zero(raw: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
+    if raw.iter().all(|b| *b == 0 || *b == b' ') {
+        Ok(0)
+    } else {
+        parsed
+    }
 }

@@ -270,3 +270,34 @@ fn metadata_links_nodes_and_whiteouts_are_preserved() {
     assert!(!f.layer.join(".wh.removed").exists());
     assert!(!f.layer.join("opaque/.wh..wh..opq").exists());
 }
+
+/// One file entry whose numeric fields are raw bytes as given.
+fn raw_entry(name: &str, uid: &[u8; 8], body: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.as_old_mut().uid = *uid;
+    h.set_size(body.len() as u64);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, body).unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn blank_numeric_fields_read_as_zero_and_garbage_is_refused() {
+    // Writers that leave mode, owner and time blank (Go reads them as 0).
+    let f = fixture();
+    f.unpack(&raw_entry("blank", &[0; 8], b"x")).unwrap();
+    let m = fs::metadata(f.layer.join("blank")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.mtime(), m.mode() & 0o7777),
+        (0, 0, 0, 0)
+    );
+    let f = fixture();
+    let err = f
+        .unpack(&raw_entry("bad", b"12x4\0\0\0\0", b"x"))
+        .unwrap_err();
+    assert!(err.to_string().contains("uid"), "{err}");
+    assert!(!f.layer.join("bad").exists());
+}

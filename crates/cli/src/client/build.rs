@@ -35,6 +35,9 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long)]
     pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
     /// Set metadata for an image
     #[arg(long)]
     pub label: Vec<String>,
@@ -90,6 +93,7 @@ pub async fn build(d: &Docker, a: &BuildArgs) -> Result<i32> {
         .buildargs(&build_args(&a.build_arg))
         .labels(&labels(&a.label))
         .nocache(a.no_cache)
+        .pull(if a.pull { "1" } else { "" })
         .cachefrom(&a.cache_from)
         .q(a.quiet)
         .rm(true);

@@ -14,6 +14,8 @@ mod flags;
 mod format;
 mod images;
 mod manage;
+mod progress;
+mod pull;
 mod run;
 mod stats;
 mod system;
@@ -145,6 +147,8 @@ enum Command {
         output: Option<String>,
         container: String,
     },
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
     /// List images
@@ -257,6 +261,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Export { output, container } => {
             containers::export(&d, container, output.as_deref()).await
         }
+        Command::Pull(a) => pull::pull(&d, a).await,
         Command::Build(a) => build::build(&d, a).await,
         Command::Images(a) => images::images(&d, a).await,
         Command::Rmi(a) => images::rmi(&d, a).await,

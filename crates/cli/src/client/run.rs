@@ -17,8 +17,8 @@ use clap::Args;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use super::connect;
 use super::flags::ContainerFlags;
-use super::{connect, DaemonError};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -80,16 +80,16 @@ async fn create(d: &Docker, a: &RunArgs, attach: bool) -> Result<String> {
         name: a.flags.name.clone(),
         ..CreateContainerOptions::default()
     };
-    match d.create_container(Some(opts), body).await {
+    match d.create_container(Some(opts.clone()), body.clone()).await {
         Ok(r) => Ok(r.id),
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404,
             message,
         }) if message.starts_with("No such image") => {
+            // docker's run: pull the image, then create again.
             eprintln!("Unable to find image '{image}' locally");
-            bail!(DaemonError(format!(
-                "{message}: pulling from a registry is not supported by berth yet; load or import the image"
-            )))
+            super::pull::pull_quietly(d, image).await?;
+            Ok(d.create_container(Some(opts), body).await?.id)
         }
         Err(e) => Err(e.into()),
     }

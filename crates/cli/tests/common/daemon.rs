@@ -14,20 +14,29 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A daemon with these flags besides its roots and socket.
+    pub fn start_with(flags: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let child = Self::spawn(
             dir.path(),
             &dir.path().join("data"),
             &dir.path().join("berth.sock"),
-        );
+        )
+        .args(flags)
+        .spawn()
+        .unwrap();
         let d = Self { child, dir };
         d.wait_ready();
         d
     }
 
-    pub fn spawn(dir: &Path, data: &Path, sock: &Path) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("daemon")
+    /// The daemon command on these roots (to add flags, then spawn).
+    pub fn spawn(dir: &Path, data: &Path, sock: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("daemon")
             .arg("--data-root")
             .arg(data)
             .arg("--exec-root")
@@ -35,9 +44,12 @@ impl Daemon {
             .arg("-H")
             .arg(format!("unix://{}", sock.display()))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            .stderr(if std::env::var_os("BERTH_TEST_DAEMON_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            });
+        c
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -171,7 +183,9 @@ impl Daemon {
             self.dir.path(),
             &self.dir.path().join("data"),
             &self.socket(),
-        );
+        )
+        .spawn()
+        .unwrap();
         self.wait_ready();
     }
 

@@ -21,6 +21,16 @@ pub const STEP_LABEL: &str = "berth.build-step";
 #[derive(Debug, Clone)]
 pub struct ContainerExecutor {
     pub containers: Arc<ContainerService>,
+    /// What a `FROM` of an image the store lacks pulls with.
+    pub puller: Puller,
+}
+
+/// The store, events and registry settings a pull needs.
+#[derive(Debug, Clone)]
+pub struct Puller {
+    pub store: Arc<berth_store::Store>,
+    pub events: Arc<crate::events::Events>,
+    pub registries: berth_registry::ClientOptions,
 }
 
 /// Removes a step's container when dropped.
@@ -39,6 +49,36 @@ impl Drop for Remove {
 }
 
 impl Executor for ContainerExecutor {
+    fn pull(&self, image: &str, output: &mut (dyn Write + Send)) -> Result<(), String> {
+        let reference = image
+            .parse::<berth_image::Reference>()
+            .map_err(|e| e.to_string())?
+            .with_default_tag();
+        let req = crate::pull::PullRequest {
+            image: reference.to_string(),
+            ..crate::pull::PullRequest::default()
+        };
+        let p = &self.puller;
+        let stream = crate::pull::start(p.store.clone(), p.events.clone(), &p.registries, &req)
+            .map_err(|e| e.message)?;
+        // The progress as the classic builder prints it: a line a change.
+        for line in stream.lines() {
+            if let Some(e) = line["error"].as_str() {
+                return Err(e.to_owned());
+            }
+            let status = line["status"].as_str().unwrap_or_default();
+            if status == "Downloading" {
+                continue;
+            }
+            let text = match line["id"].as_str() {
+                Some(id) => format!("{id}: {status}\n"),
+                None => format!("{status}\n"),
+            };
+            let _ = output.write_all(text.as_bytes());
+        }
+        Ok(())
+    }
+
     fn run(
         &self,
         step: &RunStep,

@@ -38,6 +38,8 @@ pub struct BuildRequest {
     pub quiet: bool,
     pub network: Option<String>,
     pub cache_from: Vec<String>,
+    /// Pull base images again (`pull=1`).
+    pub pull: bool,
 }
 
 /// What `POST /build/prune` freed.
@@ -100,6 +102,7 @@ impl BuildService {
         containers: Arc<ContainerService>,
         data_root: &std::path::Path,
         events: Arc<Events>,
+        registries: berth_registry::ClientOptions,
     ) -> Result<Self> {
         let root = data_root.join("builder");
         let contexts = root.join("contexts");
@@ -109,10 +112,15 @@ impl BuildService {
             .map_err(|e| internal("creating the builder's directory", e))?;
         let cache = CacheIndex::open(&store.root().join("berth.db")).map_err(from_build)?;
         remove_orphan_steps(&containers)?;
+        let puller = executor::Puller {
+            store: store.clone(),
+            events: events.clone(),
+            registries,
+        };
         Ok(Self {
             store,
             cache,
-            executor: ContainerExecutor { containers },
+            executor: ContainerExecutor { containers, puller },
             root,
             events,
         })
@@ -230,6 +238,7 @@ impl BuildBackend for BuildService {
             labels: req.labels.clone(),
             network: req.network.clone(),
             cache_from: req.cache_from.clone(),
+            pull: req.pull,
         };
         let planned = self.builder().prepare(&tree, &opts).map_err(from_build)?;
         Ok(BuildJob {

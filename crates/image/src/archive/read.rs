@@ -305,27 +305,17 @@ fn select_manifest(
             Ok(*m)
         }
         Document::Index(i) => {
-            let pick = pick_platform(&i.manifests).ok_or_else(|| {
-                ImageError::InvalidArchive(format!(
-                    "index {} has no manifest for linux/{}",
-                    d.digest,
-                    host_arch()
-                ))
-            })?;
+            let pick = crate::platform::select(&i.manifests, &crate::manifest::Platform::host())
+                .ok_or_else(|| {
+                    ImageError::InvalidArchive(format!(
+                        "index {} has no manifest for linux/{}",
+                        d.digest,
+                        host_arch()
+                    ))
+                })?;
             select_manifest(scan, pick, sink, depth + 1)
         }
     }
-}
-
-fn pick_platform(list: &[Descriptor]) -> Option<&Descriptor> {
-    if let [only] = list {
-        return Some(only);
-    }
-    list.iter().find(|d| {
-        d.platform
-            .as_ref()
-            .is_some_and(|p| p.os == "linux" && p.architecture == host_arch())
-    })
 }
 
 /// This machine's architecture as OCI names it.

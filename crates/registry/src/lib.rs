@@ -1,0 +1,16 @@
+//! berth's registry client: the OCI distribution protocol
+//! (<https://github.com/opencontainers/distribution-spec>) over HTTP(S) —
+//! manifests, blobs, tags — with Docker's naming (Docker Hub's `docker.io`
+//! is `registry-1.docker.io`), bearer-token and basic authentication, and
+//! plain HTTP for loopback and `--insecure-registry` hosts, as dockerd
+//! allows. Pulls stream every blob, digest-verified, into the store.
+
+pub mod auth;
+pub mod client;
+mod error;
+pub mod pull;
+
+pub use auth::{Credentials, DockerConfig};
+pub use client::{ClientOptions, Registry};
+pub use error::{RegistryError, Result};
+pub use pull::{pull, Event, Progress, PullOptions, Pulled};
