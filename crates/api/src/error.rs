@@ -38,6 +38,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
         ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -1,5 +1,5 @@
 //! `/images/…`: list, inspect, history, tag, remove, prune, load, save,
-//! import; pull, push and search answer 501 until the registry work lands.
+//! import, pull and push; search answers 501 (berth searches no registry).
 //! Image names contain slashes, so `/images/{name}/…` routes match the
 //! whole tail and split off the action.
 
@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use berth_engine::images::ImportRequest;
 use berth_engine::pull::PullRequest;
+use berth_engine::push::PushRequest;
 use berth_engine::{EngineError, ErrorKind};
 use serde_json::json;
 
@@ -35,15 +36,24 @@ pub fn routes() -> Router<Backends> {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// The `X-Registry-Auth` header, as the client sent it.
+pub fn registry_auth(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn not_implemented(what: &str) -> ApiError {
     ApiError(EngineError::new(
         ErrorKind::NotImplemented,
-        format!("{what} is not supported by berth yet: there is no registry client; load images with docker load or docker import"),
+        format!("{what} is not supported by berth"),
     ))
 }
 
 async fn not_yet() -> ApiError {
-    not_implemented("image search")
+    not_implemented("searching a registry (docker search)")
 }
 
 async fn list(State(b): State<Backends>, RawQuery(q): RawQuery) -> Result<Response> {
@@ -79,6 +89,7 @@ async fn post_one(
     State(b): State<Backends>,
     axum::extract::Path(rest): axum::extract::Path<String>,
     RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let (name, action) = split_action(&rest)?;
@@ -92,7 +103,17 @@ async fn post_one(
             blocking(move || b.images.tag(&name, &repo, tag.as_deref())).await?;
             Ok(StatusCode::CREATED.into_response())
         }
-        "push" => Err(not_implemented("push")),
+        "push" => {
+            let req = PushRequest {
+                name,
+                tag: q.get("tag").unwrap_or_default().to_owned(),
+                registry_auth: registry_auth(&headers),
+                oci: q.flag("oci")?,
+            };
+            let pushing = blocking(move || b.images.push(&req)).await?;
+            let body = writer_body(move |out| pushing.write_to(out).map_err(|e| e.to_string()));
+            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+        }
         _ => Err(page_not_found()),
     }
 }
@@ -162,11 +183,7 @@ async fn create(
                 image: image.to_owned(),
                 tag: q.get("tag").unwrap_or_default().to_owned(),
                 platform: q.get("platform").unwrap_or_default().to_owned(),
-                registry_auth: headers
-                    .get("x-registry-auth")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned(),
+                registry_auth: registry_auth(&headers),
             };
             let backend = b.clone();
             let pulling = blocking(move || backend.images.pull(&req)).await?;

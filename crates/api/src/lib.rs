@@ -15,6 +15,7 @@ mod exec;
 mod images;
 mod manage;
 mod query;
+mod registry;
 mod stream;
 mod system;
 mod version;
@@ -56,6 +57,7 @@ pub fn app(backends: Backends) -> Router {
     let routes = Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(registry::routes())
         .merge(containers::routes())
         .merge(manage::routes())
         .merge(attach::routes())

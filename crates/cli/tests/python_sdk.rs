@@ -23,6 +23,11 @@ fn python() -> String {
 /// Runs one SDK script against a new daemon; it prints "ok" when every
 /// assertion held.
 fn run_script(name: &str) {
+    run_script_with(name, &[]);
+}
+
+/// Runs one SDK script with more arguments after the socket and tarball.
+fn run_script_with(name: &str, args: &[&str]) {
     let d = Daemon::start();
     let tar = d.busybox_tar();
     let script = format!("{}/tests/sdk/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -30,6 +35,7 @@ fn run_script(name: &str) {
         .arg(script)
         .arg(d.socket())
         .arg(&tar)
+        .args(args)
         .output()
         .unwrap();
     assert_eq!(
@@ -53,4 +59,10 @@ fn the_python_sdk_builds_images_on_berth() {
 #[test]
 fn the_python_sdk_execs_copies_mounts_and_manages_on_berth() {
     run_script("breadth.py");
+}
+
+#[test]
+fn the_python_sdk_logs_in_pushes_and_pulls_through_berth() {
+    let reg = common::registry::LocalRegistry::with_login("sdk", "pa55");
+    run_script_with("registry.py", &[&reg.addr, "sdk", "pa55"]);
 }

@@ -10,6 +10,8 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 pub enum ErrorKind {
     /// The named thing does not exist (404).
     NotFound,
+    /// The registry refused the credentials, or wants some (401).
+    Unauthorized,
     /// The request conflicts with current state (409).
     Conflict,
     /// The request is malformed or invalid (400).

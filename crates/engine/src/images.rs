@@ -48,6 +48,12 @@ pub trait ImageBackend: Send + Sync {
     /// Starts a pull from a registry; what fails before it streams is the
     /// request's error.
     fn pull(&self, req: &crate::pull::PullRequest) -> Result<crate::pull::PullStream>;
+    /// Starts a push to a registry, likewise.
+    fn push(&self, req: &crate::push::PushRequest) -> Result<crate::progress::ProgressStream>;
+    /// Whether credentials open their registry (`POST /auth`).
+    fn login(&self, req: &crate::distribution::AuthRequest) -> Result<()>;
+    /// What a name points to in its registry (`GET /distribution/…`).
+    fn distribution(&self, name: &str, registry_auth: &str) -> Result<serde_json::Value>;
 }
 
 /// The image service over a store.
@@ -154,6 +160,23 @@ fn delete_item(r: Removal) -> DeleteItem {
 }
 
 impl ImageBackend for ImageService {
+    fn push(&self, req: &crate::push::PushRequest) -> Result<crate::progress::ProgressStream> {
+        crate::push::start(
+            self.store.clone(),
+            self.events.clone(),
+            &self.registries,
+            req,
+        )
+    }
+
+    fn login(&self, req: &crate::distribution::AuthRequest) -> Result<()> {
+        crate::distribution::login(&self.registries, req)
+    }
+
+    fn distribution(&self, name: &str, registry_auth: &str) -> Result<serde_json::Value> {
+        crate::distribution::inspect(&self.registries, name, registry_auth)
+    }
+
     fn pull(&self, req: &crate::pull::PullRequest) -> Result<crate::pull::PullStream> {
         crate::pull::start(
             self.store.clone(),

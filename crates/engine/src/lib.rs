@@ -4,10 +4,13 @@
 
 pub mod build;
 pub mod containers;
+pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod images;
+pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod system;
 pub mod volumes;
 

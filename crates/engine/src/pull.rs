@@ -4,9 +4,7 @@
 //! request itself, with Docker's status; later failures end the stream
 //! with an `errorDetail`.
 
-use std::io::Write;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use berth_image::manifest::Platform;
 use berth_image::Reference;
@@ -14,10 +12,11 @@ use berth_registry::{
     ClientOptions, DockerConfig, Event, Progress, PullOptions, Registry, RegistryError,
 };
 use berth_store::Store;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::error::{EngineError, ErrorKind, Result};
 use crate::events::Events;
+use crate::progress::Lines;
 
 /// What `POST /images/create?fromImage=` asks for.
 #[derive(Debug, Clone, Default)]
@@ -31,35 +30,14 @@ pub struct PullRequest {
     pub registry_auth: String,
 }
 
-/// A pull under way: its progress lines, then its end.
-#[derive(Debug)]
-pub struct PullStream {
-    lines: mpsc::Receiver<Value>,
-}
-
-impl PullStream {
-    /// The progress lines, as they come.
-    pub fn lines(self) -> mpsc::IntoIter<Value> {
-        self.lines.into_iter()
-    }
-
-    /// Writes every progress line as it comes.
-    pub fn write_to(self, out: &mut dyn Write) -> std::io::Result<()> {
-        for line in self.lines {
-            let mut text = line.to_string();
-            text.push('\n');
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-        }
-        Ok(())
-    }
-}
+/// A pull under way (Docker's progress stream).
+pub type PullStream = crate::progress::ProgressStream;
 
 /// Docker's status for a registry failure.
 pub fn registry_error(e: RegistryError) -> EngineError {
     let kind = match &e {
         RegistryError::NotFound(_) => ErrorKind::NotFound,
-        RegistryError::Unauthorized { .. } => ErrorKind::NotFound,
+        RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
         RegistryError::Image(_) | RegistryError::Invalid(_) => ErrorKind::InvalidArgument,
         _ => ErrorKind::Internal,
     };
@@ -70,101 +48,21 @@ pub fn registry_error(e: RegistryError) -> EngineError {
     EngineError::new(kind, message)
 }
 
-/// Turns pull events into Docker's progress lines, a layer's bytes at
-/// most a hundred times.
-struct Lines {
-    tx: Mutex<mpsc::Sender<Value>>,
-    /// Told once: the stream has begun (`Ok`), or the pull failed before.
-    outcome: Mutex<Option<mpsc::Sender<Result<()>>>>,
-    last: Mutex<std::collections::HashMap<String, u64>>,
-}
-
-impl Lines {
-    fn send(&self, v: Value) {
-        if let Some(o) = self
-            .outcome
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            let _ = o.send(Ok(()));
-        }
-        let _ = self
-            .tx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .send(v);
-    }
-}
-
-/// Docker's progress bar: `[====>     ] 1.2MB/3.4MB`.
-fn bar(current: u64, total: u64) -> String {
-    const WIDTH: usize = 50;
-    let done = (current.min(total) * WIDTH as u64)
-        .checked_div(total)
-        .and_then(|d| usize::try_from(d).ok())
-        .unwrap_or(0);
-    let body = match done {
-        0 => " ".repeat(WIDTH),
-        d if d >= WIDTH => "=".repeat(WIDTH),
-        d => format!("{}>{}", "=".repeat(d - 1), " ".repeat(WIDTH - d)),
-    };
-    format!("[{body}] {}/{}", human(current), human(total))
-}
-
-fn human(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.3}{}", units[u])
-    }
-}
-
 impl Progress for Lines {
     fn event(&self, e: Event) {
-        let line = match e {
+        match e {
             Event::Resolved { repository, tag } => {
-                json!({ "status": format!("Pulling from {repository}"), "id": tag })
+                self.send(json!({ "status": format!("Pulling from {repository}"), "id": tag }));
             }
-            Event::AlreadyExists { id } => {
-                json!({ "status": "Already exists", "progressDetail": {}, "id": id })
-            }
-            Event::Waiting { id } => {
-                json!({ "status": "Pulling fs layer", "progressDetail": {}, "id": id })
-            }
+            Event::AlreadyExists { id } => self.status(&id, "Already exists"),
+            Event::Waiting { id } => self.status(&id, "Pulling fs layer"),
             Event::Downloading { id, current, total } => {
-                let mut last = self
-                    .last
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let prev = last.get(&id).copied().unwrap_or(0);
-                if current < total && current - prev < (total / 100).max(256 << 10) {
-                    return;
-                }
-                last.insert(id.clone(), current);
-                json!({
-                    "status": "Downloading",
-                    "progressDetail": { "current": current, "total": total },
-                    "progress": bar(current, total),
-                    "id": id,
-                })
+                self.bytes(&id, "Downloading", current, total);
             }
-            Event::DownloadComplete { id } => {
-                json!({ "status": "Download complete", "progressDetail": {}, "id": id })
-            }
-            Event::PullComplete { id } => {
-                json!({ "status": "Pull complete", "progressDetail": {}, "id": id })
-            }
-            Event::Digest(d) => json!({ "status": format!("Digest: {d}") }),
-        };
-        self.send(line);
+            Event::DownloadComplete { id } => self.status(&id, "Download complete"),
+            Event::PullComplete { id } => self.status(&id, "Pull complete"),
+            Event::Digest(d) => self.send(json!({ "status": format!("Digest: {d}") })),
+        }
     }
 }
 
@@ -217,13 +115,6 @@ pub fn start(
     let creds = berth_registry::auth::from_registry_auth(&req.registry_auth)
         .or_else(|| DockerConfig::load().credentials(reference.domain()));
     let registry = Registry::new(&reference, creds, registry_opts);
-    let (tx, rx) = mpsc::channel();
-    let (outcome_tx, outcome_rx) = mpsc::channel();
-    let lines = Lines {
-        tx: Mutex::new(tx),
-        outcome: Mutex::new(Some(outcome_tx)),
-        last: Mutex::new(std::collections::HashMap::new()),
-    };
     // No tag and no digest: every tag of the repository, as dockerd does.
     let all_tags = reference.tag().is_none() && reference.digest().is_none();
     let opts = PullOptions {
@@ -231,43 +122,17 @@ pub fn start(
         parallel: registry_opts.concurrent_downloads,
         attempts: registry_opts.download_attempts,
     };
-    std::thread::spawn(move || {
-        let result = if all_tags {
-            registry
-                .tags(reference.path())
-                .map_err(registry_error)
-                .and_then(|tags| {
-                    for t in tags {
-                        let one = reference
-                            .with_tag(&t)
-                            .map_err(|e| EngineError::invalid(e.to_string()))?;
-                        pull_one(&registry, &store, &events, &one, &opts, &lines)?;
-                    }
-                    Ok(())
-                })
-        } else {
-            pull_one(&registry, &store, &events, &reference, &opts, &lines)
-        };
-        if let Err(e) = result {
-            let early = lines
-                .outcome
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            match early {
-                Some(o) => {
-                    let _ = o.send(Err(e));
-                }
-                None => {
-                    let m = e.message;
-                    lines.send(json!({ "errorDetail": { "message": m }, "error": m }));
-                }
-            }
+    Lines::spawn(move |lines| {
+        if !all_tags {
+            return pull_one(&registry, &store, &events, &reference, &opts, lines);
         }
-    });
-    // The stream's beginning, or the failure that came before it.
-    match outcome_rx.recv() {
-        Ok(Err(e)) => Err(e),
-        _ => Ok(PullStream { lines: rx }),
-    }
+        let tags = registry.tags(reference.path()).map_err(registry_error)?;
+        for t in tags {
+            let one = reference
+                .with_tag(&t)
+                .map_err(|e| EngineError::invalid(e.to_string()))?;
+            pull_one(&registry, &store, &events, &one, &opts, lines)?;
+        }
+        Ok(())
+    })
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use serde::Deserialize;
@@ -42,14 +42,15 @@ impl Credentials {
 
 /// The `X-Registry-Auth` header docker clients send: base64url JSON.
 pub fn from_registry_auth(header: &str) -> Option<Credentials> {
+    // Clients send absent fields as null (bollard) or leave them out.
     #[derive(Deserialize)]
     struct Auth {
         #[serde(default)]
-        username: String,
+        username: Option<String>,
         #[serde(default)]
-        password: String,
+        password: Option<String>,
         #[serde(default, rename = "identitytoken")]
-        identity_token: String,
+        identity_token: Option<String>,
     }
     let header = header.trim();
     if header.is_empty() {
@@ -62,13 +63,15 @@ pub fn from_registry_auth(header: &str) -> Option<Credentials> {
     ];
     let bytes = engines.iter().find_map(|e| e.decode(header).ok())?;
     let a: Auth = serde_json::from_slice(&bytes).ok()?;
-    if a.username.is_empty() && a.identity_token.is_empty() {
+    let username = a.username.unwrap_or_default();
+    let identity_token = a.identity_token.filter(|t| !t.is_empty());
+    if username.is_empty() && identity_token.is_none() {
         return None;
     }
     Some(Credentials {
-        username: a.username,
-        password: a.password,
-        identity_token: Some(a.identity_token).filter(|t| !t.is_empty()),
+        username,
+        password: a.password.unwrap_or_default(),
+        identity_token,
     })
 }
 
@@ -92,16 +95,13 @@ struct AuthEntry {
     identity_token: String,
 }
 
-/// The key Docker Hub's credentials are stored under.
-const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+use crate::login::DOCKER_HUB_KEY;
 
 impl DockerConfig {
     /// The config at its usual place (nothing when there is none).
     pub fn load() -> Self {
-        let dir = std::env::var_os("DOCKER_CONFIG")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
-        dir.map(|d| Self::read(&d.join("config.json")))
+        crate::login::config_dir()
+            .map(|d| Self::read(&d.join("config.json")))
             .unwrap_or_default()
     }
 
@@ -294,5 +294,9 @@ mod tests {
         assert!(from_registry_auth("").is_none());
         let empty = base64::engine::general_purpose::URL_SAFE.encode("{}");
         assert!(from_registry_auth(&empty).is_none());
+        // bollard sends the fields it has no value for as null.
+        let nulls = base64::engine::general_purpose::URL_SAFE
+            .encode(r#"{"username":"bob","password":"pw","auth":null,"identitytoken":null}"#);
+        assert_eq!(from_registry_auth(&nulls).unwrap().username, "bob");
     }
 }

@@ -111,7 +111,12 @@ fn plain_http(host: &str, insecure: &[String]) -> bool {
 impl Registry {
     /// The registry of `reference`, with these credentials.
     pub fn new(reference: &Reference, creds: Option<Credentials>, opts: &ClientOptions) -> Self {
-        let name = reference.domain().to_owned();
+        Self::named(reference.domain(), creds, opts)
+    }
+
+    /// The registry called `name` (`docker.io`, `127.0.0.1:5000`).
+    pub fn named(name: &str, creds: Option<Credentials>, opts: &ClientOptions) -> Self {
+        let name = name.to_owned();
         let host = if name == "docker.io" {
             DOCKER_HUB_REGISTRY.to_owned()
         } else {
@@ -138,6 +143,11 @@ impl Registry {
         }
     }
 
+    /// The credentials this client presents.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.creds.as_ref()
+    }
+
     /// A URL on this registry (`Location` headers may be relative).
     pub fn url(&self, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
@@ -154,7 +164,7 @@ impl Registry {
         }
     }
 
-    fn raw(
+    pub(crate) fn raw(
         &self,
         method: &'static str,
         url: &str,
@@ -237,7 +247,7 @@ impl Registry {
 
     /// The token flow: `GET realm?service=…&scope=…`, with the user's
     /// credentials when there are some.
-    fn fetch_token(&self, realm: &str, service: &str, scope: &str) -> Result<String> {
+    pub(crate) fn fetch_token(&self, realm: &str, service: &str, scope: &str) -> Result<String> {
         #[derive(serde::Deserialize)]
         struct Answer {
             #[serde(default)]
@@ -246,11 +256,12 @@ impl Registry {
             access_token: String,
         }
         let sep = if realm.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{realm}{sep}service={}&scope={}",
-            encode(service),
-            encode(scope)
-        );
+        let mut url = format!("{realm}{sep}service={}", encode(service));
+        // Several scopes (a mount's source and target) go as several
+        // parameters, as the token spec has them.
+        for one in scope.split(' ').filter(|s| !s.is_empty()) {
+            url.push_str(&format!("&scope={}", encode(one)));
+        }
         let basic = self.creds.as_ref().map(Credentials::basic);
         let mut r = self.raw("GET", &url, &[], basic.as_deref(), &mut Payload::None)?;
         if r.status() == 401 || r.status() == 403 {

@@ -32,6 +32,13 @@ pub enum RegistryError {
     #[error("{0}")]
     Invalid(String),
 
+    /// The client's docker config could not be read or written.
+    #[error("{}: {reason}", path.display())]
+    Config {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+
     /// The image format is not one berth takes.
     #[error(transparent)]
     Image(#[from] berth_image::ImageError),

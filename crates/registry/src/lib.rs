@@ -8,9 +8,14 @@
 pub mod auth;
 pub mod client;
 mod error;
+pub mod inspect;
+pub mod login;
 pub mod pull;
+pub mod push;
+pub mod upload;
 
 pub use auth::{Credentials, DockerConfig};
 pub use client::{ClientOptions, Registry};
 pub use error::{RegistryError, Result};
 pub use pull::{pull, Event, Progress, PullOptions, Pulled};
+pub use push::{push, PushEvent, PushOptions, PushProgress, Pushed};

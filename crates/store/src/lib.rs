@@ -14,6 +14,7 @@ pub mod gc;
 pub mod import;
 pub mod layers;
 pub mod load;
+pub mod outgoing;
 pub mod overlay;
 pub mod paths;
 pub mod query;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use bollard::{ClientVersion, Docker};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
 
 /// Where the daemon listens unless told otherwise.
@@ -140,14 +140,37 @@ pub async fn wait_registered(
 /// `GET path` (unversioned) as JSON, for answers whose API 1.41 layout
 /// the client library no longer models (`/system/df`).
 pub async fn get_json(socket: &Path, path: &str) -> Result<serde_json::Value> {
+    request_json(socket, hyper::Method::GET, path, None).await
+}
+
+/// `POST path` (unversioned) with a JSON body, for endpoints the client
+/// library lacks (`/auth`).
+pub async fn post_json(
+    socket: &Path,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    request_json(socket, hyper::Method::POST, path, Some(body)).await
+}
+
+async fn request_json(
+    socket: &Path,
+    method: hyper::Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .with_context(|| format!("connecting to {}", socket.display()))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = hyper::Request::get(format!("/v1.41{path}"))
+    let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("/v1.41{path}"))
         .header(hyper::header::HOST, "berth")
-        .body(Empty::<Bytes>::new())?;
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(bytes))?;
     let resp = sender.send_request(req).await?;
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();
@@ -157,4 +180,51 @@ pub async fn get_json(socket: &Path, path: &str) -> Result<serde_json::Value> {
         return Err(anyhow!(super::DaemonError(message)));
     }
     Ok(v)
+}
+
+/// `POST path` (unversioned) whose answer is a stream of JSON lines, for
+/// requests with berth's own parameters (`push?oci=1`); a failed answer
+/// is the daemon's error. Each line goes to `each` as it comes.
+pub async fn post_json_lines(
+    socket: &Path,
+    path: &str,
+    headers: &[(&str, String)],
+    mut each: impl FnMut(serde_json::Value) -> Result<()>,
+) -> Result<()> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .with_context(|| format!("connecting to {}", socket.display()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut req =
+        hyper::Request::post(format!("/v1.41{path}")).header(hyper::header::HOST, "berth");
+    for (k, v) in headers {
+        req = req.header(*k, v.as_str());
+    }
+    let resp = sender
+        .send_request(req.body(Empty::<Bytes>::new())?)
+        .await?;
+    let status = resp.status();
+    let mut body = resp.into_body();
+    if !status.is_success() {
+        let bytes = body.collect().await?.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let message = v["message"].as_str().unwrap_or("").to_owned();
+        return Err(anyhow!(super::DaemonError(message)));
+    }
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        pending.extend_from_slice(&data);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            each(serde_json::from_slice(&line).context("a line of the daemon's stream")?)?;
+        }
+    }
+    Ok(())
 }

@@ -33,11 +33,28 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
     /// Only images of this repository (REPOSITORY[:TAG])
     pub reference: Option<String>,
 }
 
 const IMAGES_TABLE: &str = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const DIGESTS_TABLE: &str =
+    "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
+/// The digest of `repo` among an image's repo digests (`repo@sha256:…`).
+fn digest_for(repo: &str, repo_digests: &[String]) -> String {
+    repo_digests
+        .iter()
+        .find_map(|d| {
+            d.split_once('@')
+                .filter(|(r, _)| *r == repo)
+                .map(|(_, d)| d.to_owned())
+        })
+        .unwrap_or_else(|| "<none>".to_owned())
+}
 const IMAGES_HEADERS: &[(&str, &str)] = &[
     ("ID", "IMAGE ID"),
     ("CreatedSince", "CREATED"),
@@ -66,16 +83,21 @@ pub async fn images(d: &Docker, a: &ImagesArgs) -> Result<i32> {
                 .take(12)
                 .collect()
         };
-        let tags = if img.repo_tags.is_empty() {
-            vec!["<none>:<none>".to_owned()]
-        } else {
-            img.repo_tags.clone()
+        // An image pulled by digest only is listed under its repository.
+        let tags = match (img.repo_tags.is_empty(), img.repo_digests.first()) {
+            (false, _) => img.repo_tags.clone(),
+            (true, Some(d)) => vec![format!(
+                "{}:<none>",
+                d.split_once('@').map_or(d.as_str(), |(r, _)| r)
+            )],
+            (true, None) => vec!["<none>:<none>".to_owned()],
         };
         for t in tags {
             let (repo, tag) = t.rsplit_once(':').unwrap_or((t.as_str(), "<none>"));
             rows.push(json!({
                 "Repository": repo,
                 "Tag": tag,
+                "Digest": digest_for(repo, &img.repo_digests),
                 "ID": id,
                 "CreatedSince": ago(img.created),
                 "CreatedAt": chrono::DateTime::from_timestamp(img.created, 0).map(|t| t.to_string()).unwrap_or_default(),
@@ -97,7 +119,11 @@ pub async fn images(d: &Docker, a: &ImagesArgs) -> Result<i32> {
     print_rows(
         &rows,
         &Output::parse(a.format.as_deref()),
-        IMAGES_TABLE,
+        if a.digests {
+            DIGESTS_TABLE
+        } else {
+            IMAGES_TABLE
+        },
         IMAGES_HEADERS,
     )?;
     Ok(0)

@@ -13,9 +13,11 @@ mod exec;
 mod flags;
 mod format;
 mod images;
+mod login;
 mod manage;
 mod progress;
 mod pull;
+mod push;
 mod run;
 mod stats;
 mod system;
@@ -149,6 +151,15 @@ enum Command {
     },
     /// Download an image from a registry
     Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout {
+        /// The registry (Docker Hub when omitted)
+        server: Option<String>,
+    },
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
     /// List images
@@ -230,6 +241,9 @@ pub fn main(argv: Vec<OsString>) -> i32 {
 
 async fn dispatch(cli: Cli) -> Result<i32> {
     let socket = connect::socket_path(cli.host.as_deref())?;
+    if let Command::Logout { server } = &cli.command {
+        return login::logout(server.as_deref()); // no daemon involved
+    }
     let d = connect::connect(&socket).await?;
     match &cli.command {
         Command::Run { args, .. } => run::run(&d, &socket, args).await,
@@ -262,6 +276,9 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             containers::export(&d, container, output.as_deref()).await
         }
         Command::Pull(a) => pull::pull(&d, a).await,
+        Command::Push(a) => push::push(&socket, a).await,
+        Command::Login(a) => login::login(&socket, a).await,
+        Command::Logout { server } => login::logout(server.as_deref()),
         Command::Build(a) => build::build(&d, a).await,
         Command::Images(a) => images::images(&d, a).await,
         Command::Rmi(a) => images::rmi(&d, a).await,

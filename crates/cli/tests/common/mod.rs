@@ -6,6 +6,7 @@
 
 pub mod daemon;
 pub mod registry;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -23,15 +23,20 @@ pub struct LocalRegistry {
 impl LocalRegistry {
     /// A registry anyone may push to and pull from.
     pub fn start() -> Self {
-        Self::launch(None)
+        Self::launch(None, None)
     }
 
     /// A registry that wants `user`/`password` (basic auth, htpasswd).
     pub fn with_login(user: &str, password: &str) -> Self {
-        Self::launch(Some((user, password)))
+        Self::launch(Some((user, password)), None)
     }
 
-    fn launch(login: Option<(&str, &str)>) -> Self {
+    /// A registry that wants bearer tokens from `tokens`.
+    pub fn with_tokens(tokens: &super::token::TokenServer) -> Self {
+        Self::launch(None, Some(tokens.registry_auth()))
+    }
+
+    fn launch(login: Option<(&str, &str)>, auth: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -52,6 +57,9 @@ impl LocalRegistry {
                 "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
                 htpasswd.display()
             ));
+        }
+        if let Some(a) = auth {
+            config.push_str(&a);
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();

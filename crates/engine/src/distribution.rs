@@ -1,0 +1,58 @@
+//! The registry endpoints that are neither pull nor push: `POST /auth`
+//! (`docker login` asks the daemon whether credentials open a registry)
+//! and `GET /distribution/{name}/json` (what a name points to there).
+
+use berth_image::Reference;
+use berth_registry::login::registry_name;
+use berth_registry::{ClientOptions, Credentials, DockerConfig, Registry};
+use serde_json::{json, Value};
+
+use crate::error::{EngineError, Result};
+use crate::pull::registry_error;
+
+/// The body of `POST /auth`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuthRequest {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default, rename = "serveraddress")]
+    pub server_address: String,
+    #[serde(default, rename = "identitytoken")]
+    pub identity_token: String,
+}
+
+/// Checks the credentials against their registry (Docker Hub when the
+/// request names none).
+pub fn login(opts: &ClientOptions, req: &AuthRequest) -> Result<()> {
+    let name = registry_name(&req.server_address);
+    let creds = Credentials {
+        username: req.username.clone(),
+        password: req.password.clone(),
+        identity_token: Some(req.identity_token.clone()).filter(|t| !t.is_empty()),
+    };
+    Registry::named(&name, Some(creds), opts)
+        .check_login()
+        .map_err(registry_error)
+}
+
+/// `GET /distribution/{name}/json`: the descriptor of what `name` names
+/// in its registry and the platforms it has images for.
+pub fn inspect(opts: &ClientOptions, name: &str, registry_auth: &str) -> Result<Value> {
+    let reference: Reference = name
+        .parse()
+        .map_err(|e| EngineError::invalid(format!("invalid reference format: {e}")))?;
+    let creds = berth_registry::auth::from_registry_auth(registry_auth)
+        .or_else(|| DockerConfig::load().credentials(reference.domain()));
+    let registry = Registry::new(&reference, creds, opts);
+    let d = berth_registry::inspect::inspect(&registry, &reference).map_err(registry_error)?;
+    Ok(json!({
+        "Descriptor": {
+            "mediaType": d.descriptor.media_type,
+            "digest": d.descriptor.digest.to_string(),
+            "size": d.descriptor.size,
+        },
+        "Platforms": d.platforms,
+    }))
+}
