@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "setup-host.sh: run as root (it installs packages with apt-get)" >&2
     exit 1
 fi
-packages=(busybox-static libseccomp-dev pkg-config runc containerd jq procps iproute2 util-linux bsdutils skopeo umoci python3-venv docker-registry apache2-utils)
+packages=(busybox-static libseccomp-dev pkg-config runc containerd jq procps iproute2 util-linux bsdutils skopeo umoci python3-venv docker-registry apache2-utils openssl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -51,6 +51,12 @@ fn docker_pulls_what_skopeo_pushed_digest_for_digest() {
     let name = format!("{}/test/bb:1", reg.addr);
     let out = d.ok(&["pull", &name]);
     assert!(out.contains("Pull complete"), "{out}");
+    // Unpacked as it came, recorded with its size.
+    d.import_busybox();
+    assert_eq!(
+        inspect(&d, &name, "{{.Size}}"),
+        inspect(&d, "busybox:test", "{{.Size}}")
+    );
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
     assert!(out.contains("Downloaded newer image for"), "{out}");
     assert_eq!(inspect(&d, &name, "{{.Id}}"), id);
@@ -61,7 +67,8 @@ fn docker_pulls_what_skopeo_pushed_digest_for_digest() {
     assert_eq!(d.ok(&["run", "--rm", &name, "echo", "pulled"]), "pulled\n");
     let again = d.ok(&["pull", &name]);
     assert!(again.contains("Image is up to date"), "{again}");
-    let listed = d.ok(&["images", "--digests", "--format", "{{.Digest}}"]);
+    let repo = format!("{}/test/bb", reg.addr);
+    let listed = d.ok(&["images", "--digests", "--format", "{{.Digest}}", &repo]);
     assert_eq!(listed.trim(), digest);
     // What berth pulls by digest is that image, and is called that.
     let by_digest = format!("{}/test/bb@{digest}", reg.addr);
@@ -251,6 +258,46 @@ fn a_stalled_registry_times_out_and_the_next_pull_resumes() {
         gets[2]
     );
     assert_eq!(ingest_files(&d), 0);
+}
+
+#[test]
+fn an_unsupported_layer_type_is_refused_before_anything_is_stored() {
+    let d = Daemon::start();
+    let reg = LocalRegistry::start();
+    seed(&d, &reg, "test/bb:1");
+    let mut m: serde_json::Value = serde_json::from_slice(&reg.raw_manifest("test/bb:1")).unwrap();
+    m["layers"][0]["mediaType"] = "application/vnd.example.layer.v1+tar".into();
+    let status = reg.put_manifest(
+        "test/bb",
+        "odd",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        m.to_string().as_bytes(),
+    );
+    assert!(status.contains("201"), "{status}");
+    let err = d.fails(&["pull", &format!("{}/test/bb:odd", reg.addr)]);
+    assert!(
+        err.contains("application/vnd.example.layer.v1+tar"),
+        "{err}"
+    );
+    assert_eq!(d.ok(&["images", "-q"]), "");
+    assert_eq!(ingest_files(&d), 0);
+}
+
+#[test]
+fn docker_hub_names_go_to_the_mirror() {
+    let reg = LocalRegistry::start();
+    let d = Daemon::start_with(&["--registry-mirror", &format!("http://{}", reg.addr)]);
+    let id = seed(&d, &reg, "library/bb:1");
+    let digest = reg.manifest_digest("library/bb:1");
+    // `bb:1` is docker.io/library/bb:1, served by the mirror.
+    let out = d.ok(&["pull", "bb:1"]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert!(out.contains("Downloaded newer image for bb:1"), "{out}");
+    assert_eq!(inspect(&d, "bb:1", "{{.Id}}"), id);
+    assert_eq!(
+        inspect(&d, "docker.io/library/bb:1", "{{json .RepoDigests}}"),
+        format!("[\"bb@{digest}\"]")
+    );
 }
 
 #[test]

@@ -60,6 +60,7 @@ impl Progress for Lines {
                 self.bytes(&id, "Downloading", current, total);
             }
             Event::DownloadComplete { id } => self.status(&id, "Download complete"),
+            Event::Extracting { id } => self.status(&id, "Extracting"),
             Event::PullComplete { id } => self.status(&id, "Pull complete"),
             Event::Digest(d) => self.send(json!({ "status": format!("Digest: {d}") })),
         }

@@ -33,6 +33,8 @@ pub enum Event {
     },
     /// A layer downloaded and verified.
     DownloadComplete { id: String },
+    /// A layer being unpacked.
+    Extracting { id: String },
     /// A layer unpacked into the store.
     PullComplete { id: String },
     /// The manifest's digest.
@@ -107,7 +109,7 @@ pub fn pull(
             manifest.layers.len()
         )));
     }
-    let fetched = fetch_layers(registry, store, &repo, &manifest, &config, opts, progress)?;
+    fetch_layers(registry, store, &repo, &manifest, &config, opts, progress)?;
     let tag = match reference.digest() {
         Some(_) => None,
         None => Some(reference.clone().with_default_tag().to_string()),
@@ -130,9 +132,6 @@ pub fn pull(
         .with_digest(digest.clone())
         .to_string();
     let loaded = store.record_pulled(&image, Some(&repo_digest))?;
-    for l in fetched {
-        progress.event(Event::PullComplete { id: short(&l) });
-    }
     progress.event(Event::Digest(digest.clone()));
     Ok(Pulled {
         id: loaded.id,
@@ -292,10 +291,15 @@ fn fetch_layers(
     config: &ImageConfig,
     opts: &PullOptions,
     progress: &dyn Progress,
-) -> Result<Vec<Digest>> {
+) -> Result<()> {
     let chains = chain_ids(&config.rootfs.diff_ids);
     let mut queue = Vec::new();
-    for (layer, chain) in manifest.layers.iter().zip(&chains) {
+    for ((layer, chain), diff_id) in manifest
+        .layers
+        .iter()
+        .zip(&chains)
+        .zip(&config.rootfs.diff_ids)
+    {
         if !media::is_layer(&layer.media_type) {
             return Err(RegistryError::Invalid(format!(
                 "{repo}: unsupported layer media type {}",
@@ -307,10 +311,9 @@ fn fetch_layers(
             progress.event(Event::AlreadyExists { id });
         } else {
             progress.event(Event::Waiting { id });
-            queue.push(layer.clone());
+            queue.push((layer.clone(), chain.clone(), diff_id.clone()));
         }
     }
-    let fetched: Vec<Digest> = queue.iter().map(|l| l.digest.clone()).collect();
     queue.reverse(); // popped bottom layer first
     let queue = Mutex::new(queue);
     let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
@@ -321,25 +324,17 @@ fn fetch_layers(
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .pop();
-                let Some(layer) = next else { break };
-                let id = short(&layer.digest);
-                let total = layer.size;
-                let report = |current| {
-                    progress.event(Event::Downloading {
-                        id: id.clone(),
-                        current,
-                        total,
-                    });
+                let Some((layer, chain, diff_id)) = next else {
+                    break;
                 };
-                match fetch_blob(registry, store, repo, &layer, opts.attempts, &report) {
-                    Ok(()) => progress.event(Event::DownloadComplete { id: id.clone() }),
-                    Err(e) => {
-                        first_error
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .get_or_insert(e);
-                        break;
-                    }
+                if let Err(e) = fetch_and_unpack(
+                    registry, store, repo, &layer, &chain, &diff_id, opts, progress,
+                ) {
+                    first_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get_or_insert(e);
+                    break;
                 }
             });
         }
@@ -349,6 +344,35 @@ fn fetch_layers(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
     {
         Some(e) => Err(e),
-        None => Ok(fetched),
+        None => Ok(()),
     }
+}
+
+/// One layer: downloaded, then unpacked at once (while others download).
+#[allow(clippy::too_many_arguments)] // one worker's whole context
+fn fetch_and_unpack(
+    registry: &Registry,
+    store: &Store,
+    repo: &str,
+    layer: &Descriptor,
+    chain: &Digest,
+    diff_id: &Digest,
+    opts: &PullOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let id = short(&layer.digest);
+    let total = layer.size;
+    let report = |current| {
+        progress.event(Event::Downloading {
+            id: id.clone(),
+            current,
+            total,
+        });
+    };
+    fetch_blob(registry, store, repo, layer, opts.attempts, &report)?;
+    progress.event(Event::DownloadComplete { id: id.clone() });
+    progress.event(Event::Extracting { id: id.clone() });
+    store.unpack_pulled(chain, diff_id, &layer.digest)?;
+    progress.event(Event::PullComplete { id });
+    Ok(())
 }

@@ -72,8 +72,20 @@ impl Store {
                 media_type: media::OCI_LAYER_GZIP.to_owned(),
                 refs: 0,
             };
-            let new = crate::db::layer(&conn, &row.chain_id)?.is_none();
-            let layer = PlannedLayer { row, blob, new };
+            // The same content recorded before (an earlier import, a
+            // pull) keeps its row, with its size.
+            let layer = match crate::db::layer(&conn, &row.chain_id)? {
+                Some(existing) => PlannedLayer {
+                    blob: existing.blob.parse()?,
+                    row: existing,
+                    new: false,
+                },
+                None => PlannedLayer {
+                    row,
+                    blob,
+                    new: true,
+                },
+            };
             let planned = vec![PlannedImage {
                 id,
                 created: config.created,

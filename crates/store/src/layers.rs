@@ -20,6 +20,9 @@ use crate::blobs::sync_dir;
 use crate::error::{Result, StoreError};
 use crate::unpack::{self, UnpackOptions, Unpacked};
 
+/// The file in a layer directory noting its unpacked size.
+const SIZE_FILE: &str = "size";
+
 /// Prefix of layer directories being built or removed.
 const TMP_PREFIX: &str = "tmp-";
 /// Length of a short link name.
@@ -85,6 +88,15 @@ impl LayerStore {
         self.layer_dir(chain).join("link").is_file()
     }
 
+    /// The unpacked size noted when the layer was unpacked from a blob.
+    pub fn unpacked_size(&self, chain: &Digest) -> Option<u64> {
+        fs::read_to_string(self.layer_dir(chain).join(SIZE_FILE))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     fn link_name(hex: &str) -> String {
         let h = Digest::sha256(format!("link {hex}").as_bytes());
         h.hex()[..LINK_LEN].to_ascii_uppercase()
@@ -129,6 +141,11 @@ impl LayerStore {
                 actual: unpacked.diff_id.to_string(),
             });
         }
+        // Kept with the layer: whoever records it later (a pull unpacks
+        // before it records; two loads may race) knows its size.
+        let size_file = tmp.path().join(SIZE_FILE);
+        fs::write(&size_file, unpacked.size.to_string())
+            .map_err(|e| StoreError::io("writing", &size_file, e))?;
         self.install(tmp, chain)?;
         Ok(Some(unpacked))
     }

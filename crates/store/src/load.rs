@@ -169,6 +169,17 @@ impl Store {
             .ok_or_else(|| StoreError::Invalid("a pull recorded no image".to_owned()))
     }
 
+    /// Unpacks a pulled layer as soon as its blob is in (the blob was
+    /// verified while it streamed), outside the store's lock; the pull
+    /// records it with its image. A crash before that leaves a layer no
+    /// record names, removed at the next start.
+    pub fn unpack_pulled(&self, chain: &Digest, diff_id: &Digest, blob: &Digest) -> Result<()> {
+        if self.layers.contains(chain) {
+            return Ok(());
+        }
+        self.unpack_one(chain, diff_id, blob, false).map(drop)
+    }
+
     /// Removes what a failed operation created; passes the result on.
     pub(crate) fn undo_on_error<T>(&self, result: Result<T>, created: &Created) -> Result<T> {
         if result.is_err() {
@@ -291,7 +302,13 @@ impl Store {
                     created.push(chain.clone());
                     sizes.insert(chain.to_string(), size);
                 }
-                Ok(None) => {}
+                // Unpacked already, not by this load: a pull unpacks as
+                // it downloads, and loads may race.
+                Ok(None) => {
+                    if let Some(size) = self.layers.unpacked_size(&chain) {
+                        sizes.insert(chain.to_string(), size);
+                    }
+                }
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }

@@ -117,6 +117,24 @@ impl LocalRegistry {
         out.stdout
     }
 
+    /// `PUT /v2/<repo>/manifests/<tag>` of `body` as `media_type`, by
+    /// hand (a manifest no tool would write); returns the status line.
+    pub fn put_manifest(&self, repo: &str, tag: &str, media_type: &str, body: &[u8]) -> String {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "PUT /v2/{repo}/manifests/{tag} HTTP/1.1\r\nHost: {}\r\nContent-Type: {media_type}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+
     /// The digest of a name's manifest, as a registry names it.
     pub fn manifest_digest(&self, name: &str) -> String {
         use sha2::Digest as _;
