@@ -284,12 +284,21 @@ fn an_unsupported_layer_type_is_refused_before_anything_is_stored() {
 }
 
 #[test]
-fn docker_hub_names_go_to_the_mirror() {
+fn docker_hub_names_go_to_the_mirrors_in_turn() {
     let reg = LocalRegistry::start();
-    let d = Daemon::start_with(&["--registry-mirror", &format!("http://{}", reg.addr)]);
+    let empty = LocalRegistry::start();
+    // A mirror where nothing listens, one without the image, one with it.
+    let d = Daemon::start_with(&[
+        "--registry-mirror",
+        "http://127.0.0.1:1",
+        "--registry-mirror",
+        &format!("http://{}", empty.addr),
+        "--registry-mirror",
+        &format!("http://{}", reg.addr),
+    ]);
     let id = seed(&d, &reg, "library/bb:1");
     let digest = reg.manifest_digest("library/bb:1");
-    // `bb:1` is docker.io/library/bb:1, served by the mirror.
+    // `bb:1` is docker.io/library/bb:1, served by the last mirror.
     let out = d.ok(&["pull", "bb:1"]);
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
     assert!(out.contains("Downloaded newer image for bb:1"), "{out}");
@@ -297,6 +306,11 @@ fn docker_hub_names_go_to_the_mirror() {
     assert_eq!(
         inspect(&d, "docker.io/library/bb:1", "{{json .RepoDigests}}"),
         format!("[\"bb@{digest}\"]")
+    );
+    let (status, _, body) = d.http("GET", "/distribution/bb:1/json");
+    assert!(
+        status.contains("200") && body.contains(&digest),
+        "{status} {body}"
     );
 }
 

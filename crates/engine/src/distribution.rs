@@ -45,8 +45,10 @@ pub fn inspect(opts: &ClientOptions, name: &str, registry_auth: &str) -> Result<
         .map_err(|e| EngineError::invalid(format!("invalid reference format: {e}")))?;
     let creds = berth_registry::auth::from_registry_auth(registry_auth)
         .or_else(|| DockerConfig::load().credentials(reference.domain()));
-    let registry = Registry::new(&reference, creds, opts);
-    let d = berth_registry::inspect::inspect(&registry, &reference).map_err(registry_error)?;
+    let endpoints = Registry::pull_endpoints(&reference, creds, opts);
+    let d = crate::pull::first_that_answers(&endpoints, |r| {
+        berth_registry::inspect::inspect(r, &reference)
+    })?;
     Ok(json!({
         "Descriptor": {
             "mediaType": d.descriptor.media_type,

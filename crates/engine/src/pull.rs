@@ -67,9 +67,11 @@ impl Progress for Lines {
     }
 }
 
-/// One reference, with Docker's closing status line.
+/// One reference, with Docker's closing status line: from the first
+/// endpoint that gives it (a mirror that fails hands over to the next,
+/// and at last to the registry itself, as dockerd does).
 fn pull_one(
-    registry: &Registry,
+    endpoints: &[Registry],
     store: &Store,
     events: &Events,
     reference: &Reference,
@@ -77,8 +79,9 @@ fn pull_one(
     lines: &Lines,
 ) -> Result<()> {
     let before = store.resolve(&reference.to_string()).ok();
-    let p =
-        berth_registry::pull(registry, store, reference, opts, lines).map_err(registry_error)?;
+    let p = first_that_answers(endpoints, |registry| {
+        berth_registry::pull(registry, store, reference, opts, lines)
+    })?;
     let familiar = reference.familiar();
     let status = if before.as_ref() == Some(&p.id) {
         format!("Status: Image is up to date for {familiar}")
@@ -88,6 +91,28 @@ fn pull_one(
     lines.send(json!({ "status": status }));
     events.publish("image", "pull", &familiar, Default::default());
     Ok(())
+}
+
+/// `op` on each endpoint in turn until one succeeds; the last one's
+/// failure is the answer. (What a failed mirror stored is verified, and
+/// the next endpoint's pull goes on from it.)
+pub(crate) fn first_that_answers<T>(
+    endpoints: &[Registry],
+    op: impl Fn(&Registry) -> berth_registry::Result<T>,
+) -> Result<T> {
+    let mut last_error = None;
+    for registry in endpoints {
+        match op(registry) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                tracing::warn!(endpoint = registry.base(), error = %e, "pull failed; trying the next endpoint");
+                last_error = Some(e);
+            }
+        }
+    }
+    Err(registry_error(last_error.unwrap_or_else(|| {
+        RegistryError::Invalid("no endpoint to pull from".to_owned())
+    })))
 }
 
 /// Starts a pull; returns once it has begun streaming (or failed before).
@@ -115,7 +140,7 @@ pub fn start(
     // The client's credentials, else the daemon's own docker config.
     let creds = berth_registry::auth::from_registry_auth(&req.registry_auth)
         .or_else(|| DockerConfig::load().credentials(reference.domain()));
-    let registry = Registry::new(&reference, creds, registry_opts);
+    let endpoints = Registry::pull_endpoints(&reference, creds, registry_opts);
     // No tag and no digest: every tag of the repository, as dockerd does.
     let all_tags = reference.tag().is_none() && reference.digest().is_none();
     let opts = PullOptions {
@@ -125,14 +150,14 @@ pub fn start(
     };
     Lines::spawn(move |lines| {
         if !all_tags {
-            return pull_one(&registry, &store, &events, &reference, &opts, lines);
+            return pull_one(&endpoints, &store, &events, &reference, &opts, lines);
         }
-        let tags = registry.tags(reference.path()).map_err(registry_error)?;
+        let tags = first_that_answers(&endpoints, |r| r.tags(reference.path()))?;
         for t in tags {
             let one = reference
                 .with_tag(&t)
                 .map_err(|e| EngineError::invalid(e.to_string()))?;
-            pull_one(&registry, &store, &events, &one, &opts, lines)?;
+            pull_one(&endpoints, &store, &events, &one, &opts, lines)?;
         }
         Ok(())
     })

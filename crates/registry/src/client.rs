@@ -34,7 +34,8 @@ pub struct ClientOptions {
     /// Registries spoken to over plain HTTP (dockerd's
     /// `--insecure-registry`), besides loopback ones.
     pub insecure: Vec<String>,
-    /// Mirrors tried first for Docker Hub, as `https://mirror:port`.
+    /// Mirrors tried first for pulls from Docker Hub, as
+    /// `https://mirror:port`.
     pub mirrors: Vec<String>,
     /// How long a registry may stay silent mid-transfer before the
     /// transfer fails (a stalled server; the transfer is then resumed).
@@ -116,17 +117,47 @@ impl Registry {
 
     /// The registry called `name` (`docker.io`, `127.0.0.1:5000`).
     pub fn named(name: &str, creds: Option<Credentials>, opts: &ClientOptions) -> Self {
-        let name = name.to_owned();
         let host = if name == "docker.io" {
-            DOCKER_HUB_REGISTRY.to_owned()
+            DOCKER_HUB_REGISTRY
         } else {
-            name.clone()
+            name
         };
-        let base = match (name == "docker.io", opts.mirrors.first()) {
-            (true, Some(m)) => m.trim_end_matches('/').to_owned(),
-            _ if plain_http(&host, &opts.insecure) => format!("http://{host}"),
-            _ => format!("https://{host}"),
+        let base = if plain_http(host, &opts.insecure) {
+            format!("http://{host}")
+        } else {
+            format!("https://{host}")
         };
+        Self::at(name, base, creds, opts)
+    }
+
+    /// Where a pull of `reference` may come from, in order: for Docker
+    /// Hub, each `--registry-mirror`, then Docker Hub itself (as dockerd
+    /// tries them); for any other registry, that registry. Pushes and
+    /// logins never go to mirrors.
+    pub fn pull_endpoints(
+        reference: &Reference,
+        creds: Option<Credentials>,
+        opts: &ClientOptions,
+    ) -> Vec<Self> {
+        let name = reference.domain();
+        let mut endpoints = Vec::new();
+        if name == "docker.io" {
+            for m in &opts.mirrors {
+                let base = m.trim_end_matches('/').to_owned();
+                endpoints.push(Self::at(name, base, creds.clone(), opts));
+            }
+        }
+        endpoints.push(Self::named(name, creds, opts));
+        endpoints
+    }
+
+    /// Where this client sends its requests (`scheme://host[:port]`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn at(name: &str, base: String, creds: Option<Credentials>, opts: &ClientOptions) -> Self {
+        let name = name.to_owned();
         let agent = ureq::Agent::config_builder()
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .timeout_per_read(Some(opts.read_timeout))
@@ -546,6 +577,34 @@ mod tests {
             Registry::new(&local, None, &ClientOptions::default()).url("/v2/"),
             "http://127.0.0.1:5000/v2/"
         );
+    }
+
+    #[test]
+    fn mirrors_serve_docker_hub_pulls_only() {
+        let opts = ClientOptions {
+            mirrors: vec!["http://m1:5000/".into(), "https://m2".into()],
+            ..ClientOptions::default()
+        };
+        let hub: Reference = "busybox".parse().unwrap();
+        let bases: Vec<String> = Registry::pull_endpoints(&hub, None, &opts)
+            .iter()
+            .map(|r| r.base().to_owned())
+            .collect();
+        assert_eq!(
+            bases,
+            [
+                "http://m1:5000",
+                "https://m2",
+                "https://registry-1.docker.io"
+            ]
+        );
+        // Pushes and logins use the client of the name: never a mirror.
+        assert_eq!(
+            Registry::new(&hub, None, &opts).base(),
+            "https://registry-1.docker.io"
+        );
+        let other: Reference = "quay.io/a/b".parse().unwrap();
+        assert_eq!(Registry::pull_endpoints(&other, None, &opts).len(), 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod client;
 mod error;
+pub mod gzip;
 pub mod inspect;
 pub mod login;
 pub mod pull;

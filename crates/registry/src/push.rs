@@ -108,16 +108,7 @@ pub fn push(
         progress.event(PushEvent::Preparing { id: id.clone() });
     }
     registry.prepare(&crate::client::push_scope(repo))?;
-    let blobs = image
-        .layers
-        .iter()
-        .zip(ids)
-        .map(|(l, id)| out_blob(store, l, id))
-        .collect::<Result<Vec<_>>>()?;
-    for b in &blobs {
-        progress.event(PushEvent::Waiting { id: b.id.clone() });
-    }
-    push_layers(registry, store, repo, &blobs, opts.parallel, progress)?;
+    let blobs = push_layers(registry, store, repo, image, ids, opts.parallel, progress)?;
     push_config(registry, repo, image)?;
     let oci = opts.oci || blobs.iter().any(|b| b.compression == Compression::Zstd);
     let manifest = manifest_bytes(image, &blobs, oci)?;
@@ -138,7 +129,15 @@ pub fn push(
 }
 
 /// What goes out for one stored layer: its blob, or the blob gzipped.
-fn out_blob(store: &Store, layer: &LayerBlob, id: String) -> Result<OutBlob> {
+/// Compressions take turns (`compressing`), each on every core: layers
+/// are then ready one after another, bottom first, each uploading while
+/// the next compresses, instead of all at once at the end.
+fn out_blob(
+    store: &Store,
+    layer: &LayerBlob,
+    id: String,
+    compressing: &Mutex<()>,
+) -> Result<OutBlob> {
     let stored_type = layer
         .media_type
         .clone()
@@ -161,6 +160,7 @@ fn out_blob(store: &Store, layer: &LayerBlob, id: String) -> Result<OutBlob> {
     }
     // Compressed once into a temp file: its digest must be known before
     // the registry can be asked whether it has it.
+    let _turn = lock(compressing);
     let temp = store.blobs().temp()?;
     let file = temp
         .as_file()
@@ -172,12 +172,16 @@ fn out_blob(store: &Store, layer: &LayerBlob, id: String) -> Result<OutBlob> {
     let io = |e: std::io::Error| {
         RegistryError::Invalid(format!("compressing layer {}: {e}", layer.digest))
     };
-    let mut gz = flate2::write::GzEncoder::new(
-        HashingWriter::new(std::io::BufWriter::new(file), Algorithm::Sha256),
-        flate2::Compression::fast(),
-    );
-    std::io::copy(&mut store.read_blob(&layer.digest, layer.size)?, &mut gz).map_err(io)?;
-    let (digest, size, mut out) = gz.finish().map_err(io)?.into_parts();
+    let mut out = HashingWriter::new(std::io::BufWriter::new(file), Algorithm::Sha256);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    crate::gzip::compress(
+        &mut store.read_blob(&layer.digest, layer.size)?,
+        &mut out,
+        flate2::Compression::default(),
+        threads,
+    )
+    .map_err(io)?;
+    let (digest, size, mut out) = out.into_parts();
     out.flush().map_err(io)?;
     Ok(OutBlob {
         id,
@@ -189,47 +193,70 @@ fn out_blob(store: &Store, layer: &LayerBlob, id: String) -> Result<OutBlob> {
     })
 }
 
-/// Uploads (or mounts) the layers, `parallel` at a time, bottom first.
+/// Uploads (or mounts) the layers, `parallel` at a time, bottom first;
+/// a layer stored uncompressed is gzipped by the worker that uploads it,
+/// while the others upload theirs. Returns what went out, in order.
 fn push_layers(
     registry: &Registry,
     store: &Store,
     repo: &str,
-    blobs: &[OutBlob],
+    image: &Outgoing,
+    ids: Vec<String>,
     parallel: usize,
     progress: &dyn PushProgress,
-) -> Result<()> {
-    let queue: Mutex<Vec<&OutBlob>> = Mutex::new(blobs.iter().rev().collect());
+) -> Result<Vec<OutBlob>> {
+    let mut queue: Vec<(usize, &LayerBlob, String)> = image
+        .layers
+        .iter()
+        .zip(ids)
+        .enumerate()
+        .map(|(i, (l, id))| (i, l, id))
+        .collect();
+    for (_, _, id) in &queue {
+        progress.event(PushEvent::Waiting { id: id.clone() });
+    }
+    queue.reverse(); // popped bottom layer first
+    let queue = Mutex::new(queue);
+    let done: Mutex<Vec<Option<OutBlob>>> = Mutex::new(image.layers.iter().map(|_| None).collect());
     let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
+    let compressing = Mutex::new(());
     std::thread::scope(|s| {
         for _ in 0..parallel.max(1) {
             s.spawn(|| loop {
-                let failed = first_error
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .is_some();
-                let next = queue
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .pop();
-                let Some(blob) = next.filter(|_| !failed) else {
+                let failed = lock(&first_error).is_some();
+                let next = lock(&queue).pop();
+                let Some((i, layer, id)) = next.filter(|_| !failed) else {
                     break;
                 };
-                if let Err(e) = push_layer(registry, store, repo, blob, progress) {
-                    first_error
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .get_or_insert(e);
+                let pushed = out_blob(store, layer, id, &compressing)
+                    .and_then(|b| push_layer(registry, store, repo, &b, progress).map(|()| b));
+                match pushed {
+                    Ok(b) => lock(&done)[i] = Some(b),
+                    Err(e) => {
+                        lock(&first_error).get_or_insert(e);
+                    }
                 }
             });
         }
     });
-    match first_error
+    if let Some(e) = first_error
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
     {
-        Some(e) => Err(e),
-        None => Ok(()),
+        return Err(e);
     }
+    Ok(done
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// A lock a panicked holder left is still good: what it guards is
+/// written whole or not at all.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One layer: present already, mounted, or uploaded.
