@@ -20,8 +20,12 @@ pub fn routes() -> Router<Backends> {
 async fn auth(State(b): State<Backends>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let req: AuthRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("the login request: {e}")))?;
-    blocking(move || b.images.login(&req)).await?;
-    Ok(Json(json!({ "Status": "Login Succeeded", "IdentityToken": "" })).into_response())
+    let identity = blocking(move || b.images.login(&req)).await?;
+    Ok(Json(json!({
+        "Status": "Login Succeeded",
+        "IdentityToken": identity.unwrap_or_default(),
+    }))
+    .into_response())
 }
 
 /// `GET /distribution/<name>/json` (the name has slashes).

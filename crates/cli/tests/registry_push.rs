@@ -246,24 +246,108 @@ fn bearer_tokens_from_a_token_server_carry_pushes_mounts_and_pulls() {
     let err = d.fails(&["login", "-u", "tom", "-p", "wrong", &reg.addr]);
     assert!(err.contains("unauthorized"), "{err}");
     d.ok(&["login", "-u", "tom", "-p", "t0ken", &reg.addr]);
+    // The token server gave the login a refresh token: the docker CLI
+    // keeps it instead of the password, and sends it with each push.
+    let config = std::fs::read_to_string(d.dir.path().join("docker-config/config.json")).unwrap();
+    assert!(
+        config.contains("\"identitytoken\": \"refresh-tom\""),
+        "{config}"
+    );
     let digest = pushed_digest(&d.ok(&["push", &name]));
     // A mount asks for both repositories in one token.
     let other = format!("{}/team/copy:1", reg.addr);
     d.ok(&["tag", &name, &other]);
     let out = d.ok(&["push", &other]);
     assert_eq!(out.matches("Mounted from team/app").count(), 3, "{out}");
-    let asked = tokens.requests.lock().unwrap().clone();
+    let asked = scopes_asked(&tokens);
     assert!(
-        asked.iter().any(
-            |q| q.contains("scope=repository%3Ateam%2Fcopy%3Apull%2Cpush")
-                && q.contains("scope=repository%3Ateam%2Fapp%3Apull")
-        ),
+        asked
+            .iter()
+            .any(|s| s.contains(&"repository:team/copy:pull,push".to_owned())
+                && s.contains(&"repository:team/app:pull".to_owned())),
         "{asked:?}"
+    );
+    let requests = tokens.requests.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .any(|q| q.starts_with("POST ") && q.contains("grant_type=refresh_token")),
+        "{requests:?}"
     );
     d.ok(&["rmi", &name, &other]);
     let out = d.ok(&["pull", &name]);
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
     assert_eq!(d.ok(&["run", "--rm", &name]), "a\nb\n");
+}
+
+/// The scopes each token request asked for (a GET's `scope` parameters,
+/// a POST's space-separated `scope`).
+fn scopes_asked(tokens: &TokenServer) -> Vec<Vec<String>> {
+    let requests = tokens.requests.lock().unwrap().clone();
+    requests
+        .iter()
+        .map(|q| {
+            let form = q.strip_prefix("POST ").unwrap_or(q);
+            form_urlencoded::parse(form.as_bytes())
+                .filter(|(k, _)| k == "scope")
+                .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn berth_keeps_identity_tokens_and_fetches_short_lived_tokens_again() {
+    let tokens = TokenServer::start("tom", "t0ken");
+    let reg = LocalRegistry::with_tokens(&tokens);
+    let d = Daemon::start();
+    let name = format!("{}/team/app:1", reg.addr);
+    app_image(&d, &name);
+    let out = output_with_input(
+        d.berth_command(&["login", "-u", "tom", "--password-stdin", &reg.addr]),
+        b"t0ken",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(d.dir.path().join("docker-config/config.json")).unwrap(),
+    )
+    .unwrap();
+    let entry = &config["auths"][&reg.addr];
+    assert_eq!(entry["identitytoken"], "refresh-tom", "{config}");
+    // The user name alone: the password is not kept.
+    assert_eq!(entry["auth"], base64_of("tom:"), "{config}");
+    d.berth_ok(&["push", &name]);
+    d.ok(&["rmi", &name]);
+    // Tokens that live long are reused: one token for the whole pull.
+    let before = tokens.requests.lock().unwrap().len();
+    d.berth_ok(&["pull", &name]);
+    let pull_tokens = tokens.requests.lock().unwrap()[before..].to_vec();
+    assert_eq!(pull_tokens.len(), 1, "{pull_tokens:?}");
+    assert!(
+        pull_tokens[0].starts_with("POST grant_type=refresh_token"),
+        "{pull_tokens:?}"
+    );
+    // Tokens about to expire are not: each request gets a fresh one.
+    tokens
+        .lifetime
+        .store(5, std::sync::atomic::Ordering::SeqCst);
+    d.ok(&["rmi", &name]);
+    let before = tokens.requests.lock().unwrap().len();
+    d.berth_ok(&["pull", &name]);
+    let fetched = tokens.requests.lock().unwrap().len() - before;
+    // The manifest, the config and the two layers busybox:test lacks.
+    assert!(fetched >= 4, "{fetched} tokens for a pull");
+    assert_eq!(d.ok(&["run", "--rm", &name]), "a\nb\n");
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 #[test]

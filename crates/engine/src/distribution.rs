@@ -24,8 +24,9 @@ pub struct AuthRequest {
 }
 
 /// Checks the credentials against their registry (Docker Hub when the
-/// request names none).
-pub fn login(opts: &ClientOptions, req: &AuthRequest) -> Result<()> {
+/// request names none); the identity token (an OAuth2 refresh token) its
+/// token server gave for them, for the client to keep instead.
+pub fn login(opts: &ClientOptions, req: &AuthRequest) -> Result<Option<String>> {
     let name = registry_name(&req.server_address);
     let creds = Credentials {
         username: req.username.clone(),

@@ -50,8 +50,9 @@ pub trait ImageBackend: Send + Sync {
     fn pull(&self, req: &crate::pull::PullRequest) -> Result<crate::pull::PullStream>;
     /// Starts a push to a registry, likewise.
     fn push(&self, req: &crate::push::PushRequest) -> Result<crate::progress::ProgressStream>;
-    /// Whether credentials open their registry (`POST /auth`).
-    fn login(&self, req: &crate::distribution::AuthRequest) -> Result<()>;
+    /// Whether credentials open their registry (`POST /auth`); the
+    /// identity token the registry gave for them, if any.
+    fn login(&self, req: &crate::distribution::AuthRequest) -> Result<Option<String>>;
     /// What a name points to in its registry (`GET /distribution/…`).
     fn distribution(&self, name: &str, registry_auth: &str) -> Result<serde_json::Value>;
 }
@@ -169,7 +170,7 @@ impl ImageBackend for ImageService {
         )
     }
 
-    fn login(&self, req: &crate::distribution::AuthRequest) -> Result<()> {
+    fn login(&self, req: &crate::distribution::AuthRequest) -> Result<Option<String>> {
         crate::distribution::login(&self.registries, req)
     }
 

@@ -1,7 +1,7 @@
 //! One registry over HTTP: the endpoints of the OCI distribution spec
 //! (<https://github.com/opencontainers/distribution-spec/blob/main/spec.md>)
-//! berth uses, with the token flow done once per scope and refreshed when
-//! the registry answers 401. Synchronous (ureq over rustls): the callers
+//! berth uses, with a token per scope (see `token`), fetched again when it
+//! expires or the registry answers 401. Synchronous (ureq over rustls): the callers
 //! are the engine's blocking threads.
 
 use std::collections::HashMap;
@@ -16,6 +16,7 @@ use ureq::Body;
 
 use crate::auth::{parse_challenge, Challenge, Credentials};
 use crate::error::{RegistryError, Result};
+use crate::token::CachedToken;
 
 /// Docker Hub's registry host (`docker.io` is its name, not its address).
 pub const DOCKER_HUB_REGISTRY: &str = "registry-1.docker.io";
@@ -80,10 +81,10 @@ pub struct Registry {
     /// The registry's name as the user wrote it (`docker.io`,
     /// `127.0.0.1:5000`), for credentials and messages.
     pub name: String,
-    creds: Option<Credentials>,
+    pub(crate) creds: Option<Credentials>,
     /// Bearer tokens by scope; the challenge once seen.
-    tokens: Mutex<HashMap<String, String>>,
-    challenge: Mutex<Option<Challenge>>,
+    pub(crate) tokens: Mutex<HashMap<String, CachedToken>>,
+    pub(crate) challenge: Mutex<Option<Challenge>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -248,70 +249,6 @@ impl Registry {
             }
         };
         sent.map_err(|e| self.transport(&format!("{method} {url}"), e))
-    }
-
-    /// The Authorization header for `scope`, fetching a token when the
-    /// registry's challenge asks for one.
-    fn authorization(&self, scope: &str, refresh: bool) -> Result<Option<String>> {
-        let challenge = self
-            .challenge
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        match challenge {
-            None => Ok(None),
-            Some(Challenge::Basic) => Ok(self.creds.as_ref().map(Credentials::basic)),
-            Some(Challenge::Bearer { realm, service }) => {
-                let mut tokens = self
-                    .tokens
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let (false, Some(t)) = (refresh, tokens.get(scope)) {
-                    return Ok(Some(format!("Bearer {t}")));
-                }
-                let token = self.fetch_token(&realm, &service, scope)?;
-                tokens.insert(scope.to_owned(), token.clone());
-                Ok(Some(format!("Bearer {token}")))
-            }
-        }
-    }
-
-    /// The token flow: `GET realm?service=…&scope=…`, with the user's
-    /// credentials when there are some.
-    pub(crate) fn fetch_token(&self, realm: &str, service: &str, scope: &str) -> Result<String> {
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            #[serde(default)]
-            token: String,
-            #[serde(default)]
-            access_token: String,
-        }
-        let sep = if realm.contains('?') { '&' } else { '?' };
-        let mut url = format!("{realm}{sep}service={}", encode(service));
-        // Several scopes (a mount's source and target) go as several
-        // parameters, as the token spec has them.
-        for one in scope.split(' ').filter(|s| !s.is_empty()) {
-            url.push_str(&format!("&scope={}", encode(one)));
-        }
-        let basic = self.creds.as_ref().map(Credentials::basic);
-        let mut r = self.raw("GET", &url, &[], basic.as_deref(), &mut Payload::None)?;
-        if r.status() == 401 || r.status() == 403 {
-            return Err(unauthorized(&self.name, self.creds.is_some()));
-        }
-        if !r.status().is_success() {
-            return Err(status_error("GET", &url, &mut r));
-        }
-        let a: Answer = serde_json::from_slice(&read_small(&mut r, &url)?)
-            .map_err(|e| RegistryError::Invalid(format!("the token from {realm}: {e}")))?;
-        let token = if a.token.is_empty() {
-            a.access_token
-        } else {
-            a.token
-        };
-        if token.is_empty() {
-            return Err(RegistryError::Invalid(format!("{realm} answered no token")));
-        }
-        Ok(token)
     }
 
     /// Sends a request with the credentials `scope` needs; on a 401 the
@@ -492,7 +429,7 @@ pub fn push_scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
 
-fn unauthorized(registry: &str, had_creds: bool) -> RegistryError {
+pub(crate) fn unauthorized(registry: &str, had_creds: bool) -> RegistryError {
     let message = if had_creds {
         format!("authentication to {registry} failed: check the user name and password (berth login {registry})")
     } else {
@@ -544,7 +481,7 @@ pub fn status_error(method: &'static str, url: &str, r: &mut Response<Body>) -> 
 }
 
 /// Percent-encoding of a query value.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

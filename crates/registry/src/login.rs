@@ -45,12 +45,13 @@ pub fn config_key(name: &str) -> String {
 impl Registry {
     /// Whether the registry takes this client's credentials: `GET /v2/`,
     /// answered with the challenge's scheme (a token for no scope, or
-    /// basic auth). A registry that wants none takes any.
-    pub fn check_login(&self) -> Result<()> {
+    /// basic auth). A registry that wants none takes any. Returns the
+    /// refresh token a token server gave for the login, if any.
+    pub fn check_login(&self) -> Result<Option<String>> {
         let url = self.url("/v2/");
         let r = self.raw("GET", &url, &[], None, &mut Payload::None)?;
         if r.status().is_success() {
-            return Ok(());
+            return Ok(None);
         }
         if r.status() != 401 {
             let mut r = r;
@@ -70,13 +71,17 @@ impl Registry {
             Challenge::Basic => {
                 let mut r = self.raw("GET", &url, &[], Some(&creds.basic()), &mut Payload::None)?;
                 match r.status().as_u16() {
-                    200..=299 => Ok(()),
+                    200..=299 => Ok(None),
                     401 | 403 => Err(refused()),
                     _ => Err(status_error("GET", &url, &mut r)),
                 }
             }
             Challenge::Bearer { realm, service } => {
-                self.fetch_token(&realm, &service, "").map(drop)
+                // A refresh token, when the server gives one, is what the
+                // client keeps instead of the password (docker's
+                // identity token).
+                let a = self.fetch_token(&realm, &service, "", true)?;
+                Ok(a.refresh_token)
             }
         }
     }
@@ -170,16 +175,31 @@ pub fn save(dir: &Path, name: &str, creds: &Credentials) -> Result<()> {
     let path = dir.join("config.json");
     let mut config = read_config(&path)?;
     let key = config_key(name);
+    // An identity token stands for the password, as docker keeps it: a
+    // helper gets `<token>` as the user, the config the user name alone.
+    let identity = creds.identity_token.as_deref().filter(|t| !t.is_empty());
     if let Some(helper) = helper_for(&config, &key) {
-        let entry =
-            json!({ "ServerURL": key, "Username": creds.username, "Secret": creds.password });
+        let entry = match identity {
+            Some(t) => json!({ "ServerURL": key, "Username": "<token>", "Secret": t }),
+            None => {
+                json!({ "ServerURL": key, "Username": creds.username, "Secret": creds.password })
+            }
+        };
         run_helper(&helper, "store", &entry.to_string())?;
         // The config keeps only that the registry has credentials.
         config["auths"][&key] = json!({});
     } else {
-        let raw = format!("{}:{}", creds.username, creds.password);
+        let password = if identity.is_some() {
+            ""
+        } else {
+            &creds.password
+        };
+        let raw = format!("{}:{password}", creds.username);
         let auth = base64::engine::general_purpose::STANDARD.encode(raw);
-        config["auths"][&key] = json!({ "auth": auth });
+        config["auths"][&key] = match identity {
+            Some(t) => json!({ "auth": auth, "identitytoken": t }),
+            None => json!({ "auth": auth }),
+        };
     }
     write_config(&path, &config)
 }
@@ -249,6 +269,28 @@ mod tests {
         assert!(DockerConfig::read(&path)
             .credentials("127.0.0.1:5000")
             .is_none());
+    }
+
+    #[test]
+    fn an_identity_token_is_kept_instead_of_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = Credentials {
+            username: "ann".into(),
+            password: "s3cret".into(),
+            identity_token: Some("refresh-ann".into()),
+        };
+        save(dir.path(), "reg:5000", &creds).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+        assert!(
+            !text.contains("s3cret") && !text.contains("czNjcmV0"),
+            "{text}"
+        );
+        let got = DockerConfig::read(&dir.path().join("config.json"))
+            .credentials("reg:5000")
+            .unwrap();
+        assert_eq!(got.username, "ann");
+        assert_eq!(got.password, "");
+        assert_eq!(got.identity_token.as_deref(), Some("refresh-ann"));
     }
 
     #[test]

@@ -92,7 +92,7 @@ fn credentials(a: &LoginArgs) -> Result<Credentials> {
 /// `berth login [SERVER]`.
 pub async fn login(socket: &Path, a: &LoginArgs) -> Result<i32> {
     let name = registry_name(a.server.as_deref().unwrap_or(""));
-    let creds = credentials(a)?;
+    let mut creds = credentials(a)?;
     let server = if name == "docker.io" {
         DOCKER_HUB_KEY.to_owned()
     } else {
@@ -103,7 +103,13 @@ pub async fn login(socket: &Path, a: &LoginArgs) -> Result<i32> {
         "password": creds.password,
         "serveraddress": server,
     });
-    super::connect::post_json(socket, "/auth", &body).await?;
+    let answer = super::connect::post_json(socket, "/auth", &body).await?;
+    // A registry that gave an identity token gets it back instead of the
+    // password from now on.
+    if let Some(token) = answer["IdentityToken"].as_str().filter(|t| !t.is_empty()) {
+        creds.identity_token = Some(token.to_owned());
+        creds.password.clear();
+    }
     let dir = config_dir()
         .ok_or_else(|| anyhow!("no place for the credentials: set HOME or DOCKER_CONFIG"))?;
     save(&dir, &name, &creds)?;

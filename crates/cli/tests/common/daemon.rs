@@ -85,7 +85,8 @@ impl Daemon {
     pub fn berth_command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
         c.args(args)
-            .env("BERTH_HOST", format!("unix://{}", self.socket().display()));
+            .env("BERTH_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
         c
     }
 

@@ -1,13 +1,17 @@
 //! A token server for the distribution spec's bearer flow, as Docker Hub
 //! runs one: `GET /token?service=…&scope=…` with basic auth answers a
 //! JWT (RS256, its certificate in `x5c`) granting the scopes asked for to
-//! the one known user; others get no access. The key and certificate are
-//! made with the `openssl` command; the registry trusts the certificate.
+//! the one known user; others get no access. A login (`offline_token=
+//! true`) also gets a refresh token, which `POST /token` (OAuth2's
+//! `grant_type=refresh_token`) takes instead of the password. The key and
+//! certificate are made with the `openssl` command; the registry trusts
+//! the certificate.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
@@ -19,8 +23,11 @@ const ISSUER: &str = "berth-test-issuer";
 pub struct TokenServer {
     pub addr: String,
     pub dir: tempfile::TempDir,
-    /// Every token request's query, in order.
+    /// Every token request's query (a POST's form, after `POST `), in
+    /// order.
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// The `expires_in` of the tokens given, in seconds (600 at first).
+    pub lifetime: Arc<AtomicU64>,
 }
 
 impl TokenServer {
@@ -52,15 +59,18 @@ impl TokenServer {
             user: user.to_owned(),
         };
         let seen = requests.clone();
+        let lifetime = Arc::new(AtomicU64::new(600));
+        let life = lifetime.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let _ = answer(conn, &signer, &seen);
+                let _ = answer(conn, &signer, &seen, life.load(Ordering::SeqCst));
             }
         });
         Self {
             addr,
             dir,
             requests,
+            lifetime,
         }
     }
 
@@ -142,14 +152,22 @@ impl Signer {
     }
 }
 
-/// One request: a token for the right user, 401 for a wrong password,
-/// a token granting nothing to anyone else.
-fn answer(conn: TcpStream, signer: &Signer, seen: &Mutex<Vec<String>>) -> std::io::Result<()> {
+/// One request: a token for the right user (by password or refresh
+/// token), 401 for a wrong one, a token granting nothing to anyone else.
+fn answer(
+    conn: TcpStream,
+    signer: &Signer,
+    seen: &Mutex<Vec<String>>,
+    lifetime: u64,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
-    let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("").to_owned();
+    let target = words.next().unwrap_or("").to_owned();
     let mut authorization = None;
+    let mut length = 0;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" {
@@ -158,24 +176,58 @@ fn answer(conn: TcpStream, signer: &Signer, seen: &Mutex<Vec<String>>) -> std::i
         if let Some((k, v)) = h.split_once(':') {
             if k.eq_ignore_ascii_case("authorization") {
                 authorization = Some(v.trim().to_owned());
+            } else if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
             }
         }
     }
-    let query = target.split_once('?').map_or("", |(_, q)| q).to_owned();
-    seen.lock().unwrap().push(query.clone());
-    let scopes: Vec<String> = form_urlencoded::parse(query.as_bytes())
-        .filter(|(k, _)| k == "scope")
-        .map(|(_, v)| v.into_owned())
-        .collect();
-    let (status, body) = match authorization {
-        Some(a) if a == signer.basic => ("200 OK", signer.token(&scopes)),
-        Some(_) => ("401 Unauthorized", String::new()),
-        None => ("200 OK", signer.token(&[])),
+    let refresh_token = format!("refresh-{}", signer.user);
+    let mut by_password = false;
+    let (status, body) = if method == "POST" {
+        let mut form = vec![0; length];
+        std::io::Read::read_exact(&mut reader, &mut form)?;
+        let form = String::from_utf8_lossy(&form).into_owned();
+        seen.lock().unwrap().push(format!("POST {form}"));
+        let field = |name: &str| {
+            form_urlencoded::parse(form.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let scopes: Vec<String> = field("scope").split(' ').map(str::to_owned).collect();
+        if field("grant_type") == "refresh_token" && field("refresh_token") == refresh_token {
+            ("200 OK", signer.token(&scopes))
+        } else {
+            ("401 Unauthorized", String::new())
+        }
+    } else {
+        let query = target.split_once('?').map_or("", |(_, q)| q).to_owned();
+        seen.lock().unwrap().push(query.clone());
+        let scopes: Vec<String> = form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        match authorization {
+            Some(a) if a == signer.basic => {
+                by_password = true;
+                ("200 OK", signer.token(&scopes))
+            }
+            Some(_) => ("401 Unauthorized", String::new()),
+            None => ("200 OK", signer.token(&[])),
+        }
     };
+    let offline = by_password && target.contains("offline_token=true");
     let body = if body.is_empty() {
         r#"{"details":"incorrect username or password"}"#.to_owned()
+    } else if offline {
+        serde_json::json!({
+            "token": body, "access_token": body, "expires_in": lifetime,
+            "refresh_token": refresh_token,
+        })
+        .to_string()
     } else {
-        serde_json::json!({ "token": body, "access_token": body, "expires_in": 600 }).to_string()
+        serde_json::json!({ "token": body, "access_token": body, "expires_in": lifetime })
+            .to_string()
     };
     let mut conn = conn;
     write!(
