@@ -280,6 +280,48 @@ fn bearer_tokens_from_a_token_server_carry_pushes_mounts_and_pulls() {
     assert_eq!(d.ok(&["run", "--rm", &name]), "a\nb\n");
 }
 
+#[test]
+fn a_broken_upload_is_sent_again() {
+    let d = Daemon::start();
+    let reg = LocalRegistry::start();
+    let proxy = FaultyProxy::start(&reg.addr, Fault::None);
+    let name = format!("{}/test/big:1", proxy.addr);
+    // One layer of 3 MiB that gzip cannot shrink, cut 1 MiB in.
+    d.import_busybox();
+    let ctx = d.dir.path().join("big-ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let noise: Vec<u8> = (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
+        .collect();
+    std::fs::write(ctx.join("noise"), noise).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox:test\nCOPY noise /noise\n",
+    )
+    .unwrap();
+    d.ok(&["build", "-q", "-t", &name, ctx.to_str().unwrap()]);
+    proxy.set(Fault::CutUpload { after: 1 << 20 });
+    let out = d.ok(&["push", &name]);
+    let digest = pushed_digest(&out);
+    // Two layers, and the cut one sent again in an upload of its own.
+    assert_eq!(proxy.seen("PATCH ").len(), 3);
+    assert_eq!(proxy.seen("POST /v2/test/big/blobs/uploads/").len(), 4);
+    // What the registry holds is the image, byte for byte.
+    let inspected = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{}/test/big:1", reg.addr))
+        .output()
+        .unwrap();
+    assert!(inspected.status.success());
+    assert_eq!(reg.manifest_digest("test/big:1"), digest);
+    d.ok(&["rmi", &name]);
+    d.ok(&["pull", &name]);
+    assert_eq!(
+        d.ok(&["run", "--rm", &name, "wc", "-c", "/noise"]),
+        "3145728 /noise\n"
+    );
+}
+
 /// The scopes each token request asked for (a GET's `scope` parameters,
 /// a POST's space-separated `scope`).
 fn scopes_asked(tokens: &TokenServer) -> Vec<Vec<String>> {

@@ -83,6 +83,8 @@ pub fn start(
     let opts = PushOptions {
         parallel: registry_opts.concurrent_uploads,
         oci: req.oci,
+        // The budget a download has (dockerd has no flag for uploads).
+        attempts: registry_opts.download_attempts,
     };
     Lines::spawn(move |lines| {
         lines.send(json!({

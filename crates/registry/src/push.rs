@@ -5,7 +5,7 @@
 //! schema 2 by default, OCI when asked (or when a layer is zstd, which
 //! schema 2 cannot name).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Mutex;
 
 use berth_image::archive::LayerBlob;
@@ -53,6 +53,8 @@ pub struct PushOptions {
     pub parallel: usize,
     /// An OCI manifest instead of Docker's schema 2.
     pub oci: bool,
+    /// Tries per layer upload (each resumes where the last broke off).
+    pub attempts: usize,
 }
 
 impl Default for PushOptions {
@@ -60,6 +62,7 @@ impl Default for PushOptions {
         Self {
             parallel: 5,
             oci: false,
+            attempts: 5,
         }
     }
 }
@@ -108,7 +111,7 @@ pub fn push(
         progress.event(PushEvent::Preparing { id: id.clone() });
     }
     registry.prepare(&crate::client::push_scope(repo))?;
-    let blobs = push_layers(registry, store, repo, image, ids, opts.parallel, progress)?;
+    let blobs = push_layers(registry, store, repo, image, ids, opts, progress)?;
     push_config(registry, repo, image)?;
     let oci = opts.oci || blobs.iter().any(|b| b.compression == Compression::Zstd);
     let manifest = manifest_bytes(image, &blobs, oci)?;
@@ -202,7 +205,7 @@ fn push_layers(
     repo: &str,
     image: &Outgoing,
     ids: Vec<String>,
-    parallel: usize,
+    opts: &PushOptions,
     progress: &dyn PushProgress,
 ) -> Result<Vec<OutBlob>> {
     let mut queue: Vec<(usize, &LayerBlob, String)> = image
@@ -221,15 +224,16 @@ fn push_layers(
     let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
     let compressing = Mutex::new(());
     std::thread::scope(|s| {
-        for _ in 0..parallel.max(1) {
+        for _ in 0..opts.parallel.max(1) {
             s.spawn(|| loop {
                 let failed = lock(&first_error).is_some();
                 let next = lock(&queue).pop();
                 let Some((i, layer, id)) = next.filter(|_| !failed) else {
                     break;
                 };
-                let pushed = out_blob(store, layer, id, &compressing)
-                    .and_then(|b| push_layer(registry, store, repo, &b, progress).map(|()| b));
+                let pushed = out_blob(store, layer, id, &compressing).and_then(|b| {
+                    push_layer(registry, store, repo, &b, opts.attempts, progress).map(|()| b)
+                });
                 match pushed {
                     Ok(b) => lock(&done)[i] = Some(b),
                     Err(e) => {
@@ -265,6 +269,7 @@ fn push_layer(
     store: &Store,
     repo: &str,
     blob: &OutBlob,
+    attempts: usize,
     progress: &dyn PushProgress,
 ) -> Result<()> {
     let id = blob.id.clone();
@@ -297,50 +302,33 @@ fn push_layer(
             Started::Mounted => return Ok(()),
         },
     };
-    let source: Box<dyn Read + Send> = match &blob.temp {
-        Some(t) => Box::new(t.reopen().map_err(|e| RegistryError::Transport {
-            what: format!("reading the compressed layer {}", blob.digest),
-            reason: e.to_string(),
-        })?),
-        None => Box::new(store.read_blob(&blob.digest, blob.size)?),
+    let stored;
+    let file = match &blob.temp {
+        Some(t) => t.as_file(),
+        // The registry checks the digest of what it got (`PUT`).
+        None => {
+            stored = store.blobs().open_blob(&blob.digest)?;
+            &stored
+        }
     };
-    let mut counted = Counted {
-        inner: source,
-        sent: 0,
-        reported: 0,
-        total: blob.size,
-        report: &|current| {
-            progress.event(PushEvent::Pushing {
-                id: id.clone(),
-                current,
-                total: blob.size,
-            })
-        },
+    let report = |current| {
+        progress.event(PushEvent::Pushing {
+            id: id.clone(),
+            current,
+            total: blob.size,
+        })
     };
-    registry.upload_stream(repo, &location, &blob.digest, &mut counted, blob.size)?;
+    registry.upload_file(
+        repo,
+        &location,
+        &blob.digest,
+        file,
+        blob.size,
+        attempts,
+        &report,
+    )?;
     progress.event(PushEvent::Pushed { id });
     Ok(())
-}
-
-/// A reader that reports its bytes, a hundred times at most.
-struct Counted<'a> {
-    inner: Box<dyn Read + Send>,
-    sent: u64,
-    reported: u64,
-    total: u64,
-    report: &'a (dyn Fn(u64) + Sync),
-}
-
-impl Read for Counted<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sent += n as u64;
-        if self.sent - self.reported >= (self.total / 100).max(512 << 10) || n == 0 {
-            self.reported = self.sent;
-            (self.report)(self.sent);
-        }
-        Ok(n)
-    }
 }
 
 fn push_config(registry: &Registry, repo: &str, image: &Outgoing) -> Result<()> {

@@ -3,7 +3,9 @@
 //! sending it whole (`PUT`) or streamed (`PATCH`, then `PUT` with the
 //! digest), and putting a manifest under a tag.
 
+use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 
 use berth_image::Digest;
 
@@ -68,34 +70,69 @@ impl Registry {
         }
     }
 
-    /// Streams a blob of `size` bytes (`PATCH`), then closes the upload
-    /// with its digest (`PUT`); the registry checks the digest.
-    pub fn upload_stream(
+    /// Sends `size` bytes of `file` (`PATCH`), then closes the upload
+    /// with the digest (`PUT`; the registry checks it). An upload that
+    /// breaks off (the connection, or a 5xx) is sent again in a new
+    /// upload, `attempts` times in all: the reference registry cannot
+    /// resume one whose last answer was lost (its `_state` would not
+    /// match what it holds).
+    #[allow(clippy::too_many_arguments)] // one upload's whole context
+    pub fn upload_file(
         &self,
         repo: &str,
         location: &str,
         digest: &Digest,
-        body: &mut dyn Read,
+        file: &File,
         size: u64,
+        attempts: usize,
+        report: &(dyn Fn(u64) + Sync),
     ) -> Result<()> {
         let scope = push_scope(repo);
         // A streamed body cannot be resent after a 401: authenticate first.
         self.prepare(&scope)?;
-        let range = format!("0-{}", size.saturating_sub(1));
-        let headers = [("Content-Range", range.as_str())];
-        let mut r = self.send(
-            "PATCH",
-            location,
-            &headers,
-            &scope,
-            Payload::Stream(body, size),
-        )?;
-        if r.status() != 202 {
-            return Err(status_error("PATCH", &self.url(location), &mut r));
+        let mut location = location.to_owned();
+        let mut tries = 1;
+        loop {
+            match self.send_file(&location, digest, file, size, &scope, report) {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < attempts.max(1) && retryable(&e) => {
+                    tries += 1;
+                    tracing::info!(%digest, error = %e, "an upload broke off; sending it again");
+                    location = match self.start_upload(repo, None)? {
+                        Started::Upload(l) => l,
+                        Started::Mounted => return Ok(()),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let next = header(&r, "location").unwrap_or_else(|| location.to_owned());
+    }
+
+    /// One upload: the bytes (`PATCH`, none for an empty blob), then the
+    /// digest (`PUT`).
+    fn send_file(
+        &self,
+        location: &str,
+        digest: &Digest,
+        file: &File,
+        size: u64,
+        scope: &str,
+        report: &(dyn Fn(u64) + Sync),
+    ) -> Result<()> {
+        let mut next = location.to_owned();
+        if size > 0 {
+            let range = format!("0-{}", size - 1);
+            let headers = [("Content-Range", range.as_str())];
+            let mut body = Section::new(file, size, report);
+            let payload = Payload::Stream(&mut body, size);
+            let mut r = self.send("PATCH", location, &headers, scope, payload)?;
+            if r.status() != 202 {
+                return Err(status_error("PATCH", &self.url(location), &mut r));
+            }
+            next = header(&r, "location").unwrap_or(next);
+        }
         let url = with_digest(&next, digest);
-        let mut r = self.send("PUT", &url, &[], &scope, Payload::None)?;
+        let mut r = self.send("PUT", &url, &[], scope, Payload::None)?;
         if r.status() == 201 {
             Ok(())
         } else {
@@ -131,6 +168,59 @@ impl Registry {
             ))),
             _ => Ok(digest),
         }
+    }
+}
+
+/// Whether a failed upload is worth sending again: the connection broke,
+/// or the registry failed on its side.
+fn retryable(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Transport { .. } => true,
+        RegistryError::Status { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// The first `end` bytes of a file, read where they lie (`pread`: the
+/// file's cursor is not shared), reporting how far they got a hundred
+/// times at most.
+struct Section<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+    reported: u64,
+    report: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<'a> Section<'a> {
+    fn new(file: &'a File, end: u64, report: &'a (dyn Fn(u64) + Sync)) -> Self {
+        Self {
+            file,
+            pos: 0,
+            end,
+            reported: 0,
+            report,
+        }
+    }
+}
+
+impl Read for Section<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.end - self.pos;
+        let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.pos += n as u64;
+        if self.pos - self.reported >= (self.end / 100).max(512 << 10) || self.pos == self.end {
+            self.reported = self.pos;
+            (self.report)(self.pos);
+        }
+        Ok(n)
     }
 }
 

@@ -177,6 +177,9 @@ pub enum Fault {
     Cut { digest: String, after: usize },
     /// Sends this many bytes, then sends nothing more, every time.
     Stall { digest: String, after: usize },
+    /// Passes on this many bytes of the next `PATCH` with a longer body,
+    /// then closes both connections without an answer (once).
+    CutUpload { after: usize },
 }
 
 /// A proxy on 127.0.0.1 in front of a registry, one request per
@@ -290,6 +293,21 @@ fn relay(
     from_client.read_exact(&mut body)?;
     let mut up = TcpStream::connect(upstream)?;
     up.write_all(closing(&head).as_bytes())?;
+    let cut_upload = match &*fault.lock().unwrap() {
+        Fault::CutUpload { after } if head.starts_with("PATCH ") && body.len() > *after => {
+            Some(*after)
+        }
+        _ => None,
+    };
+    if let Some(after) = cut_upload {
+        *fault.lock().unwrap() = Fault::None;
+        up.write_all(&body[..after.min(body.len())])?;
+        up.flush()?;
+        // Both ends closed: the registry gets a short body, the client
+        // no answer.
+        let _ = up.shutdown(std::net::Shutdown::Both);
+        return client.shutdown(std::net::Shutdown::Both);
+    }
     up.write_all(&body)?;
     let mut from_up = BufReader::new(up);
     let response = read_head(&mut from_up)?;
