@@ -9,6 +9,7 @@
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
@@ -25,31 +26,87 @@ const BATCH_PER_THREAD: usize = 4;
 /// reach 7.999, compressed formats 7.99; text and code stay below 6.
 const ENTROPY_STORED: f64 = 7.97;
 
+/// A batch of input blocks, and whether the input ends with it.
+type Batch = (Vec<Vec<u8>>, bool);
+
 /// Writes the gzip of everything `input` holds to `out`, deflating
-/// `threads` blocks at once.
+/// `threads` blocks at once. Reading (and whatever hashing the reader
+/// does) and writing run on threads of their own, beside the deflating:
+/// the next batch is read and the last one written meanwhile.
 pub fn compress(
-    input: &mut dyn Read,
-    out: &mut dyn Write,
+    input: &mut (dyn Read + Send),
+    out: &mut (dyn Write + Send),
     level: Compression,
     threads: usize,
 ) -> io::Result<()> {
-    out.write_all(&header(level))?;
+    let per_batch = threads.max(1) * BATCH_PER_THREAD;
+    std::thread::scope(|s| {
+        let (batches, from_reader) = sync_channel::<io::Result<Batch>>(1);
+        let (to_writer, deflated) = sync_channel::<Vec<u8>>(per_batch);
+        let reader = s.spawn(move || read_batches(input, per_batch, &batches));
+        let writer = s.spawn(move || -> io::Result<()> {
+            out.write_all(&header(level))?;
+            for bytes in deflated {
+                out.write_all(&bytes)?;
+            }
+            Ok(())
+        });
+        let deflating = deflate_all(&from_reader, &to_writer, level, threads);
+        // Whatever stopped first says why: a writer that failed has
+        // dropped its end, and the deflating stopped on it.
+        drop((from_reader, to_writer));
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the gzip writer panicked")));
+        let _ = reader.join();
+        written.and(deflating)
+    })
+}
+
+/// Reads blocks into batches until the input ends (a block is final only
+/// when nothing follows it, so one block is read ahead).
+fn read_batches(
+    input: &mut (dyn Read + Send),
+    per_batch: usize,
+    batches: &SyncSender<io::Result<Batch>>,
+) {
+    let mut read = || -> io::Result<()> {
+        let mut next = read_block(input)?;
+        loop {
+            let mut batch = vec![next];
+            next = read_block(input)?;
+            while batch.len() < per_batch && !next.is_empty() {
+                batch.push(next);
+                next = read_block(input)?;
+            }
+            let last = next.is_empty();
+            if batches.send(Ok((batch, last))).is_err() || last {
+                return Ok(());
+            }
+        }
+    };
+    if let Err(e) = read() {
+        let _ = batches.send(Err(e));
+    }
+}
+
+/// Deflates each batch as it comes, hands the bytes on in order, then the
+/// trailer: the CRC-32 and the length modulo 2^32 (RFC 1952).
+fn deflate_all(
+    batches: &Receiver<io::Result<Batch>>,
+    out: &SyncSender<Vec<u8>>,
+    level: Compression,
+    threads: usize,
+) -> io::Result<()> {
+    let gone = || io::Error::other("the gzip writer stopped");
     let mut crc = crc32fast::Hasher::new();
     let mut history: Vec<u8> = Vec::new();
-    let mut next = read_block(input)?;
     loop {
-        // A batch of blocks, and whether the stream ends with it (a block
-        // is final only when nothing follows it).
-        let mut batch = vec![next];
-        next = read_block(input)?;
-        while batch.len() < threads.max(1) * BATCH_PER_THREAD && !next.is_empty() {
-            batch.push(next);
-            next = read_block(input)?;
-        }
-        let last = next.is_empty();
-        let deflated = deflate_batch(&batch, &history, last, level, threads)?;
-        for (bytes, block_crc) in deflated {
-            out.write_all(&bytes)?;
+        let (batch, last) = batches
+            .recv()
+            .map_err(|_| io::Error::other("the gzip reader stopped"))??;
+        for (bytes, block_crc) in deflate_batch(&batch, &history, last, level, threads)? {
+            out.send(bytes).map_err(|_| gone())?;
             crc.combine(&block_crc);
         }
         if last {
@@ -57,10 +114,9 @@ pub fn compress(
         }
         history = tail(batch.last().map_or(&[][..], Vec::as_slice)).to_vec();
     }
-    out.write_all(&crc.clone().finalize().to_le_bytes())?;
-    // ISIZE: the input's length modulo 2^32 (RFC 1952).
-    out.write_all(&crc.total_len().to_le_bytes()[..4])?;
-    Ok(())
+    let mut trailer = crc.clone().finalize().to_le_bytes().to_vec();
+    trailer.extend_from_slice(&crc.total_len().to_le_bytes()[..4]);
+    out.send(trailer).map_err(|_| gone())
 }
 
 /// The gzip member header: no name, no time, OS unknown (as Go and
@@ -297,6 +353,48 @@ mod tests {
         );
         assert_eq!(gunzip(&gz), data);
         assert!(!incompressible(&sample(BLOCK)));
+    }
+
+    /// Gives `left` bytes, then fails.
+    struct Failing {
+        left: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.left);
+            buf[..n].fill(b'x');
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.left < buf.len() {
+                return Err(io::Error::other("disk full"));
+            }
+            self.left -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_reader_or_writer_fails_the_compression() {
+        let mut out = Vec::new();
+        let mut input = Failing { left: 20 * BLOCK };
+        let e = compress(&mut input, &mut out, Compression::fast(), 2).unwrap_err();
+        assert_eq!(e.to_string(), "disk on fire");
+        let data = sample(20 * BLOCK);
+        let mut out = Failing { left: 1000 };
+        let e = compress(&mut &data[..], &mut out, Compression::fast(), 2).unwrap_err();
+        assert_eq!(e.to_string(), "disk full");
     }
 
     #[test]
