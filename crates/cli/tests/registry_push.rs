@@ -281,6 +281,60 @@ fn bearer_tokens_from_a_token_server_carry_pushes_mounts_and_pulls() {
 }
 
 #[test]
+fn a_loaded_image_is_gzipped_once_then_found_and_mounted() {
+    let d = Daemon::start();
+    let reg = LocalRegistry::start();
+    let name = format!("{}/test/src:1", reg.addr);
+    let id = app_image(&d, &name);
+    d.ok(&["push", &name]);
+    // skopeo's docker-archive holds the layers uncompressed.
+    let tar = d.dir.path().join("plain.tar");
+    let st = Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .arg(format!("docker-archive:{}:plain/app:1", tar.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let other = Daemon::start();
+    other.ok(&["load", "-i", tar.to_str().unwrap()]);
+    let proxy = FaultyProxy::start(&reg.addr, Fault::None);
+    let pushed = format!("{}/test/plain:1", proxy.addr);
+    other.ok(&["tag", "plain/app:1", &pushed]);
+    // The first upload of the big layer breaks off: gzipped again into
+    // a new upload.
+    proxy.set(Fault::CutUpload { after: 64 << 10 });
+    let out = other.ok(&["push", &pushed]);
+    assert_eq!(out.matches(": Pushed").count(), 3, "{out}");
+    let patches = proxy.seen("PATCH ").len();
+    assert_eq!(patches, 4, "three layers, one twice");
+    for h in proxy.seen("PATCH ") {
+        assert!(
+            h.to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
+            "{h}"
+        );
+    }
+    // Pushed again: the registry is asked for the gzip it got, by digest.
+    let out = other.ok(&["push", &pushed]);
+    assert_eq!(out.matches("Layer already exists").count(), 3, "{out}");
+    // Another repository: mounted from the first.
+    let copy = format!("{}/test/copy:1", proxy.addr);
+    other.ok(&["tag", &pushed, &copy]);
+    let out = other.ok(&["push", &copy]);
+    assert_eq!(out.matches("Mounted from test/plain").count(), 3, "{out}");
+    assert_eq!(proxy.seen("PATCH ").len(), patches, "nothing sent again");
+    let third = Daemon::start();
+    let from_reg = format!("{}/test/copy:1", reg.addr);
+    third.ok(&["pull", &from_reg]);
+    assert_eq!(
+        third.ok(&["images", "-q", "--no-trunc", &from_reg]).trim(),
+        id
+    );
+    assert_eq!(third.ok(&["run", "--rm", &from_reg]), "a\nb\n");
+}
+
+#[test]
 fn a_broken_upload_is_sent_again() {
     let d = Daemon::start();
     let reg = LocalRegistry::start();

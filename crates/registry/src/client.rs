@@ -71,6 +71,8 @@ pub enum Payload<'a> {
     None,
     Bytes(&'a [u8], &'a str),
     Stream(&'a mut dyn Read, u64),
+    /// A body of unknown length (chunked transfer encoding).
+    Chunked(&'a mut dyn Read),
 }
 
 /// A registry, as one client with its credentials.
@@ -247,6 +249,16 @@ impl Registry {
                     .header("Content-Length", &len.to_string())
                     .send(ureq::SendBody::from_reader(*r))
             }
+            (m, Payload::Chunked(r)) => {
+                let b = match m {
+                    "POST" => self.agent.post(url),
+                    "PATCH" => self.agent.patch(url),
+                    _ => self.agent.put(url),
+                };
+                with_headers!(b)
+                    .header("Content-Type", "application/octet-stream")
+                    .send(ureq::SendBody::from_reader(*r))
+            }
         };
         sent.map_err(|e| self.transport(&format!("{method} {url}"), e))
     }
@@ -266,7 +278,7 @@ impl Registry {
         let url = self.url(path);
         let auth = self.authorization(scope, false)?;
         let r = self.raw(method, &url, headers, auth.as_deref(), &mut body)?;
-        if r.status() != 401 || matches!(body, Payload::Stream(..)) {
+        if r.status() != 401 || matches!(body, Payload::Stream(..) | Payload::Chunked(_)) {
             return Ok(r);
         }
         let had_challenge = self.learn_challenge(&r);

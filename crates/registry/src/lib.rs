@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod login;
 pub mod pull;
 pub mod push;
+mod send;
 pub mod token;
 pub mod upload;
 

@@ -5,19 +5,18 @@
 //! schema 2 by default, OCI when asked (or when a layer is zstd, which
 //! schema 2 cannot name).
 
-use std::io::Write;
 use std::sync::Mutex;
 
 use berth_image::archive::LayerBlob;
 use berth_image::manifest::{Descriptor, Manifest};
 use berth_image::media::{self, Compression};
-use berth_image::{Algorithm, Digest, Reference};
-use berth_store::blobs::HashingWriter;
+use berth_image::{Digest, Reference};
 use berth_store::outgoing::Outgoing;
 use berth_store::Store;
 
 use crate::client::Registry;
 use crate::error::{RegistryError, Result};
+use crate::send::{OutBlob, Sender};
 use crate::upload::Started;
 
 /// What a push reports as it goes (Docker's progress messages).
@@ -76,18 +75,6 @@ pub struct Pushed {
     pub size: u64,
 }
 
-/// A layer as it goes out: a stored blob, or one compressed for the push
-/// (a layer stored uncompressed, as `docker load` gives them).
-struct OutBlob {
-    id: String,
-    digest: Digest,
-    size: u64,
-    compression: Compression,
-    /// The stored media type, kept for non-distributable layers.
-    stored_type: String,
-    temp: Option<tempfile::NamedTempFile>,
-}
-
 /// The short ID Docker shows for a layer being pushed: its diff ID's.
 fn short(d: &Digest) -> String {
     d.hex()[..12].to_owned()
@@ -131,74 +118,8 @@ pub fn push(
     })
 }
 
-/// What goes out for one stored layer: its blob, or the blob gzipped.
-/// Compressions take turns (`compressing`), each on every core: layers
-/// are then ready one after another, bottom first, each uploading while
-/// the next compresses, instead of all at once at the end.
-fn out_blob(
-    store: &Store,
-    layer: &LayerBlob,
-    id: String,
-    compressing: &Mutex<()>,
-) -> Result<OutBlob> {
-    let stored_type = layer
-        .media_type
-        .clone()
-        .unwrap_or_else(|| media::DOCKER_LAYER.to_owned());
-    let compression = media::layer_compression(&stored_type).ok_or_else(|| {
-        RegistryError::Invalid(format!(
-            "layer {} has the unknown media type {stored_type}",
-            layer.digest
-        ))
-    })?;
-    if compression != Compression::None {
-        return Ok(OutBlob {
-            id,
-            digest: layer.digest.clone(),
-            size: layer.size,
-            compression,
-            stored_type,
-            temp: None,
-        });
-    }
-    // Compressed once into a temp file: its digest must be known before
-    // the registry can be asked whether it has it.
-    let _turn = lock(compressing);
-    let temp = store.blobs().temp()?;
-    let file = temp
-        .as_file()
-        .try_clone()
-        .map_err(|e| RegistryError::Transport {
-            what: "compressing a layer".to_owned(),
-            reason: e.to_string(),
-        })?;
-    let io = |e: std::io::Error| {
-        RegistryError::Invalid(format!("compressing layer {}: {e}", layer.digest))
-    };
-    let mut out = HashingWriter::new(std::io::BufWriter::new(file), Algorithm::Sha256);
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    crate::gzip::compress(
-        &mut store.read_blob(&layer.digest, layer.size)?,
-        &mut out,
-        flate2::Compression::default(),
-        threads,
-    )
-    .map_err(io)?;
-    let (digest, size, mut out) = out.into_parts();
-    out.flush().map_err(io)?;
-    Ok(OutBlob {
-        id,
-        digest,
-        size,
-        compression: Compression::Gzip,
-        stored_type,
-        temp: Some(temp),
-    })
-}
-
-/// Uploads (or mounts) the layers, `parallel` at a time, bottom first;
-/// a layer stored uncompressed is gzipped by the worker that uploads it,
-/// while the others upload theirs. Returns what went out, in order.
+/// Uploads (or mounts) the layers, `parallel` at a time, bottom first.
+/// Returns what went out, in order.
 fn push_layers(
     registry: &Registry,
     store: &Store,
@@ -222,7 +143,13 @@ fn push_layers(
     let queue = Mutex::new(queue);
     let done: Mutex<Vec<Option<OutBlob>>> = Mutex::new(image.layers.iter().map(|_| None).collect());
     let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
-    let compressing = Mutex::new(());
+    let sender = Sender {
+        registry,
+        store,
+        repo,
+        attempts: opts.attempts,
+        progress,
+    };
     std::thread::scope(|s| {
         for _ in 0..opts.parallel.max(1) {
             s.spawn(|| loop {
@@ -231,10 +158,7 @@ fn push_layers(
                 let Some((i, layer, id)) = next.filter(|_| !failed) else {
                     break;
                 };
-                let pushed = out_blob(store, layer, id, &compressing).and_then(|b| {
-                    push_layer(registry, store, repo, &b, opts.attempts, progress).map(|()| b)
-                });
-                match pushed {
+                match sender.send(layer, &id) {
                     Ok(b) => lock(&done)[i] = Some(b),
                     Err(e) => {
                         lock(&first_error).get_or_insert(e);
@@ -261,74 +185,6 @@ fn push_layers(
 /// written whole or not at all.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// One layer: present already, mounted, or uploaded.
-fn push_layer(
-    registry: &Registry,
-    store: &Store,
-    repo: &str,
-    blob: &OutBlob,
-    attempts: usize,
-    progress: &dyn PushProgress,
-) -> Result<()> {
-    let id = blob.id.clone();
-    if registry.has_blob(repo, &blob.digest)? {
-        progress.event(PushEvent::Exists { id });
-        return Ok(());
-    }
-    let mut location = None;
-    let sources = store.repos_with_blob(&registry.name, &blob.digest)?;
-    for from in sources.iter().filter(|r| *r != repo).take(3) {
-        match registry.start_upload(repo, Some((&blob.digest, from))) {
-            Ok(Started::Mounted) => {
-                progress.event(PushEvent::Mounted {
-                    id,
-                    from: from.clone(),
-                });
-                return Ok(());
-            }
-            Ok(Started::Upload(l)) => {
-                location = Some(l);
-                break;
-            }
-            Err(e) => tracing::debug!(%from, error = %e, "mounting a blob failed; uploading it"),
-        }
-    }
-    let location = match location {
-        Some(l) => l,
-        None => match registry.start_upload(repo, None)? {
-            Started::Upload(l) => l,
-            Started::Mounted => return Ok(()),
-        },
-    };
-    let stored;
-    let file = match &blob.temp {
-        Some(t) => t.as_file(),
-        // The registry checks the digest of what it got (`PUT`).
-        None => {
-            stored = store.blobs().open_blob(&blob.digest)?;
-            &stored
-        }
-    };
-    let report = |current| {
-        progress.event(PushEvent::Pushing {
-            id: id.clone(),
-            current,
-            total: blob.size,
-        })
-    };
-    registry.upload_file(
-        repo,
-        &location,
-        &blob.digest,
-        file,
-        blob.size,
-        attempts,
-        &report,
-    )?;
-    progress.event(PushEvent::Pushed { id });
-    Ok(())
 }
 
 fn push_config(registry: &Registry, repo: &str, image: &Outgoing) -> Result<()> {

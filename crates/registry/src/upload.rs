@@ -131,7 +131,29 @@ impl Registry {
             }
             next = header(&r, "location").unwrap_or(next);
         }
-        let url = with_digest(&next, digest);
+        self.close(&next, digest, scope)
+    }
+
+    /// Streams a body of unknown length into an upload (one `PATCH`,
+    /// chunked transfer encoding); returns where the upload goes on.
+    pub fn patch_stream(&self, repo: &str, location: &str, body: &mut dyn Read) -> Result<String> {
+        let scope = push_scope(repo);
+        self.prepare(&scope)?;
+        let mut r = self.send("PATCH", location, &[], &scope, Payload::Chunked(body))?;
+        if r.status() != 202 {
+            return Err(status_error("PATCH", &self.url(location), &mut r));
+        }
+        Ok(header(&r, "location").unwrap_or_else(|| location.to_owned()))
+    }
+
+    /// Ends an upload: `PUT` with the digest of everything sent (the
+    /// registry checks it).
+    pub fn close_upload(&self, repo: &str, location: &str, digest: &Digest) -> Result<()> {
+        self.close(location, digest, &push_scope(repo))
+    }
+
+    fn close(&self, location: &str, digest: &Digest, scope: &str) -> Result<()> {
+        let url = with_digest(location, digest);
         let mut r = self.send("PUT", &url, &[], scope, Payload::None)?;
         if r.status() == 201 {
             Ok(())
@@ -173,7 +195,7 @@ impl Registry {
 
 /// Whether a failed upload is worth sending again: the connection broke,
 /// or the registry failed on its side.
-fn retryable(e: &RegistryError) -> bool {
+pub(crate) fn retryable(e: &RegistryError) -> bool {
     match e {
         RegistryError::Transport { .. } => true,
         RegistryError::Status { status, .. } => *status >= 500,

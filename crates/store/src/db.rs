@@ -60,6 +60,16 @@ const MIGRATIONS: &[&str] = &[
         image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
     );
     CREATE INDEX repo_digests_image ON repo_digests(image_id);",
+    // 4: the gzip a push made of a layer stored uncompressed (dockerd's
+    // v2 metadata): the next push asks the registry for it by digest, and
+    // mounts it, without compressing it again. Content-derived (berth's
+    // gzip depends on the input only), so never stale.
+    "CREATE TABLE pushed_forms (
+        blob   TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        size   INTEGER NOT NULL
+    );
+    CREATE INDEX pushed_forms_digest ON pushed_forms(digest);",
 ];
 
 /// The schema version this build writes.

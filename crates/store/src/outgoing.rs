@@ -6,6 +6,8 @@
 use berth_image::archive::{LayerBlob, MAX_DOCUMENT};
 use berth_image::{Digest, Reference};
 
+use rusqlite::OptionalExtension;
+
 use crate::db;
 use crate::error::{Result, StoreError};
 use crate::store::{resolve, Store};
@@ -78,15 +80,44 @@ impl Store {
         Ok(CheckedBlob::new(file, digest.clone(), size))
     }
 
+    /// The compressed form a push made of stored blob `blob`: its digest
+    /// and size.
+    pub fn pushed_form(&self, blob: &Digest) -> Result<Option<(Digest, u64)>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT digest, size FROM pushed_forms WHERE blob = ?1",
+                [blob.to_string()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)),
+            )
+            .optional()
+            .map_err(StoreError::db("reading a layer's pushed form"))?;
+        row.map(|(d, size)| Ok((d.parse()?, size))).transpose()
+    }
+
+    /// Records what a push made of stored blob `blob`.
+    pub fn record_pushed_form(&self, blob: &Digest, digest: &Digest, size: u64) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO pushed_forms (blob, digest, size) VALUES (?1, ?2, ?3)",
+                rusqlite::params![blob.to_string(), digest.to_string(), size],
+            )
+            .map_err(StoreError::db("recording a layer's pushed form"))?;
+        Ok(())
+    }
+
     /// Repositories (`host/path`) on registry `domain` known to hold the
-    /// blob: those of the repo digests of images with that layer blob.
+    /// blob: those of the repo digests of images with that layer blob, as
+    /// stored or as a push compressed it.
     pub fn repos_with_blob(&self, domain: &str, blob: &Digest) -> Result<Vec<String>> {
         let names = db::strings(
             &self.conn(),
             "SELECT DISTINCT r.name FROM repo_digests r
                JOIN image_layers il ON il.image_id = r.image_id
                JOIN layers l ON l.chain_id = il.chain_id
-              WHERE l.blob = ?1 ORDER BY r.name",
+              WHERE l.blob = ?1
+                 OR l.blob IN (SELECT blob FROM pushed_forms WHERE digest = ?1)
+              ORDER BY r.name",
             [blob.to_string()],
             "finding repositories with a blob",
         )?;

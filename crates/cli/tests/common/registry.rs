@@ -279,6 +279,24 @@ fn content_length(head: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// A chunked body as it came, framing and all (no trailers).
+fn read_chunked(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        raw.extend_from_slice(line.as_bytes());
+        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+            .map_err(|_| std::io::Error::other(format!("bad chunk size {line:?}")))?;
+        let mut chunk = vec![0u8; size + 2]; // the data and its CRLF
+        r.read_exact(&mut chunk)?;
+        raw.extend_from_slice(&chunk);
+        if size == 0 {
+            return Ok(raw);
+        }
+    }
+}
+
 fn relay(
     client: TcpStream,
     upstream: &str,
@@ -289,8 +307,16 @@ fn relay(
     let mut from_client = BufReader::new(client.try_clone()?);
     let head = read_head(&mut from_client)?;
     requests.lock().unwrap().push(head.clone());
-    let mut body = vec![0u8; content_length(&head)];
-    from_client.read_exact(&mut body)?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        read_chunked(&mut from_client)?
+    } else {
+        let mut body = vec![0u8; content_length(&head)];
+        from_client.read_exact(&mut body)?;
+        body
+    };
     let mut up = TcpStream::connect(upstream)?;
     up.write_all(closing(&head).as_bytes())?;
     let cut_upload = match &*fault.lock().unwrap() {
