@@ -261,6 +261,33 @@ fn a_stalled_registry_times_out_and_the_next_pull_resumes() {
 }
 
 #[test]
+fn a_pull_resumes_from_a_registry_killed_mid_blob() {
+    let d = Daemon::start_with(&["--registry-timeout", "1", "--max-download-attempts", "1"]);
+    let mut reg = LocalRegistry::start();
+    seed(&d, &reg, "test/bb:1");
+    let layer = layer_digest(&reg, "test/bb:1");
+    let proxy = FaultyProxy::start(
+        &reg.addr,
+        Fault::Stall {
+            digest: layer.clone(),
+            after: 65536,
+        },
+    );
+    let name = format!("{}/test/bb:1", proxy.addr);
+    // 64 KiB of the layer, then the registry falls silent, and dies.
+    let err = d.fails(&["pull", &name]);
+    assert!(err.contains("pull again to resume"), "{err}");
+    reg.restart();
+    proxy.set(Fault::None);
+    d.ok(&["pull", &name]);
+    let gets = proxy.seen(&format!("GET /v2/test/bb/blobs/{layer}"));
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert!(gets[1].to_ascii_lowercase().contains("range: bytes=65536-"));
+    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "whole"]), "whole\n");
+    assert_eq!(ingest_files(&d), 0);
+}
+
+#[test]
 fn an_unsupported_layer_type_is_refused_before_anything_is_stored() {
     let d = Daemon::start();
     let reg = LocalRegistry::start();

@@ -61,18 +61,20 @@ impl LocalRegistry {
         if let Some(a) = auth {
             config.push_str(&a);
         }
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (apt-get install docker-registry)");
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = serve(dir.path());
         let r = Self { child, dir, addr };
         wait_listening(&r.addr);
         r
+    }
+
+    /// Kills the registry (SIGKILL) and starts another on the same
+    /// storage and port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = serve(self.dir.path());
+        wait_listening(&self.addr);
     }
 
     /// Where the registry keeps a blob's bytes (to check what it holds).
@@ -148,6 +150,16 @@ impl Drop for LocalRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn serve(dir: &Path) -> Child {
+    Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry (apt-get install docker-registry)")
 }
 
 /// A port nothing listens on now (the registry binds it right after).
