@@ -315,6 +315,12 @@ fn delete_image(tx: &Transaction<'_>, id: &str) -> Result<Vec<(Digest, Option<Di
             .map_err(StoreError::db(format!("releasing layer {c}")))?;
         doomed.extend(release_layer(tx, c)?);
     }
+    // What a push made of a blob no layer holds any more goes with it.
+    tx.execute(
+        "DELETE FROM pushed_forms WHERE blob NOT IN (SELECT blob FROM layers)",
+        [],
+    )
+    .map_err(StoreError::db("forgetting pushed forms"))?;
     Ok(doomed)
 }
 

@@ -621,3 +621,18 @@ fn a_save_holds_its_images_without_the_lock_and_lets_go_after() {
     assert!(s.holders().unwrap().is_empty());
     s.remove("app:1", false).unwrap();
 }
+
+#[test]
+fn a_pushed_form_goes_with_its_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    import(&s, &[("a", "1")], Some("one"), &[]);
+    let out = s.hold_for_push("one").unwrap();
+    let blob = out.layers[0].digest.clone();
+    s.release(&out.holder).unwrap();
+    let gz = berth_image::Digest::sha256(b"the gzip");
+    s.record_pushed_form(&blob, &gz, 8).unwrap();
+    assert_eq!(s.pushed_form(&blob).unwrap(), Some((gz, 8)));
+    s.remove("one", false).unwrap();
+    assert_eq!(s.pushed_form(&blob).unwrap(), None);
+}
