@@ -51,8 +51,16 @@ fn docker_pulls_what_skopeo_pushed_digest_for_digest() {
     let name = format!("{}/test/bb:1", reg.addr);
     let out = d.ok(&["pull", &name]);
     assert!(out.contains("Pull complete"), "{out}");
-    // Unpacked as it came, recorded with its size.
+    // Unpacked as it came, recorded with its size. An import of the same
+    // content keeps the pulled layer: it adds its config, no second gzip.
+    let blobs = || {
+        std::fs::read_dir(d.dir.path().join("data/blobs/sha256"))
+            .unwrap()
+            .count()
+    };
+    let before = blobs();
     d.import_busybox();
+    assert_eq!(blobs(), before + 1);
     assert_eq!(
         inspect(&d, &name, "{{.Size}}"),
         inspect(&d, "busybox:test", "{{.Size}}")
@@ -199,6 +207,51 @@ fn a_corrupted_blob_is_refused_and_nothing_is_stored() {
 fn inspect_config_digest(reg: &LocalRegistry, name: &str) -> String {
     let m: serde_json::Value = serde_json::from_slice(&reg.raw_manifest(name)).unwrap();
     m["config"]["digest"].as_str().unwrap().to_owned()
+}
+
+/// The layer directories in the store (not the short links).
+fn layer_dirs(d: &Daemon) -> usize {
+    std::fs::read_dir(d.dir.path().join("data/layers"))
+        .map_or(0, |r| r.flatten().filter(|e| e.file_name() != "l").count())
+}
+
+#[test]
+fn layers_unpacked_by_a_failed_pull_are_removed() {
+    let d = Daemon::start();
+    let reg = LocalRegistry::start();
+    d.import_busybox();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox:test\nRUN echo top > /top\n",
+    )
+    .unwrap();
+    let name = format!("{}/test/two:1", reg.addr);
+    d.ok(&["build", "-q", "-t", &name, ctx.to_str().unwrap()]);
+    d.ok(&["push", &name]);
+    d.ok(&["rmi", &name, "busybox:test"]);
+    assert_eq!(layer_dirs(&d), 0);
+    let m: serde_json::Value = serde_json::from_slice(&reg.raw_manifest("test/two:1")).unwrap();
+    let top = m["layers"][1]["digest"].as_str().unwrap().to_owned();
+    let proxy = FaultyProxy::start(
+        &reg.addr,
+        Fault::Flip {
+            digest: top.clone(),
+        },
+    );
+    let through = format!("{}/test/two:1", proxy.addr);
+    let err = d.fails(&["pull", &through]);
+    assert!(
+        err.contains("digest mismatch") && err.contains(&top),
+        "{err}"
+    );
+    // The bottom layer came whole and was unpacked; nothing records it.
+    assert_eq!(layer_dirs(&d), 0);
+    proxy.set(Fault::None);
+    d.ok(&["pull", &through]);
+    assert_eq!(layer_dirs(&d), 2);
+    assert_eq!(d.ok(&["run", "--rm", &through, "cat", "/top"]), "top\n");
 }
 
 #[test]

@@ -87,6 +87,8 @@ pub struct Registry {
     /// Bearer tokens by scope; the challenge once seen.
     pub(crate) tokens: Mutex<HashMap<String, CachedToken>>,
     pub(crate) challenge: Mutex<Option<Challenge>>,
+    /// The refresh token the token server last gave (some rotate it).
+    pub(crate) refresh_token: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -174,6 +176,7 @@ impl Registry {
             creds,
             tokens: Mutex::new(HashMap::new()),
             challenge: Mutex::new(None),
+            refresh_token: Mutex::new(None),
         }
     }
 

@@ -21,7 +21,11 @@ const WINDOW: usize = 32 << 10;
 /// The unit judged compressible or not.
 const CHUNK: usize = 64 << 10;
 /// Blocks handed to the workers at a time, per worker.
-const BATCH_PER_THREAD: usize = 4;
+const BATCH_PER_THREAD: usize = 2;
+/// The most threads one compression deflates on: a push compresses
+/// several layers at once, and each batch in flight is held in memory
+/// (about four batches per compression: 64 MiB at this cap).
+pub const MAX_THREADS: usize = 8;
 /// Bits of entropy per byte above which a block is stored: random bytes
 /// reach 7.999, compressed formats 7.99; text and code stay below 6.
 const ENTROPY_STORED: f64 = 7.97;
@@ -39,7 +43,8 @@ pub fn compress(
     level: Compression,
     threads: usize,
 ) -> io::Result<()> {
-    let per_batch = threads.max(1) * BATCH_PER_THREAD;
+    let threads = threads.clamp(1, MAX_THREADS);
+    let per_batch = threads * BATCH_PER_THREAD;
     std::thread::scope(|s| {
         let (batches, from_reader) = sync_channel::<io::Result<Batch>>(1);
         let (to_writer, deflated) = sync_channel::<Vec<u8>>(per_batch);
@@ -155,17 +160,24 @@ fn deflate_batch(
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Deflated>>> = batch.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, batch.len().max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(block) = batch.get(i) else { break };
-                let dict = if i == 0 { history } else { tail(&batch[i - 1]) };
-                let is_last = last && i + 1 == batch.len();
-                let mut crc = crc32fast::Hasher::new();
-                crc.update(block);
-                let r = deflate_block(block, dict, is_last, level).map(|d| (d, crc));
-                *results[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
-            });
+        let workers: Vec<_> = (0..threads.clamp(1, batch.len().max(1)))
+            .map(|_| {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(block) = batch.get(i) else { break };
+                    let dict = if i == 0 { history } else { tail(&batch[i - 1]) };
+                    let is_last = last && i + 1 == batch.len();
+                    let mut crc = crc32fast::Hasher::new();
+                    crc.update(block);
+                    let r = deflate_block(block, dict, is_last, level).map(|d| (d, crc));
+                    *results[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+                })
+            })
+            .collect();
+        // Joined here, so a worker's panic leaves its block without a
+        // result (an error below) instead of unwinding through the scope.
+        for w in workers {
+            let _ = w.join();
         }
     });
     results

@@ -4,7 +4,7 @@
 //! resumable ingest (an interrupted pull goes on where it stopped); then
 //! the store records the image as a load does.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use berth_image::archive::{ArchiveImage, LayerBlob};
 use berth_image::chain::chain_ids;
@@ -109,11 +109,44 @@ pub fn pull(
             manifest.layers.len()
         )));
     }
-    fetch_layers(registry, store, &repo, &manifest, &config, opts, progress)?;
-    let tag = match reference.digest() {
+    // Layers unpacked as they came; removed again if the pull fails.
+    let unpacked = Mutex::new(Vec::new());
+    let result = fetch_layers(
+        registry, store, &repo, &manifest, &config, opts, progress, &unpacked,
+    )
+    .and_then(|()| record(store, reference, &manifest, &digest));
+    if result.is_err() {
+        store.discard_unrecorded(
+            &unpacked
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
+    let id = result?;
+    progress.event(Event::Digest(digest.clone()));
+    Ok(Pulled {
+        id,
+        manifest: digest,
+        tag: tag_of(reference),
+    })
+}
+
+/// The tag a pull moves: none for a pull by digest.
+fn tag_of(reference: &Reference) -> Option<String> {
+    match reference.digest() {
         Some(_) => None,
         None => Some(reference.clone().with_default_tag().to_string()),
-    };
+    }
+}
+
+/// Records the pulled image (its layers are in the store already).
+fn record(
+    store: &Store,
+    reference: &Reference,
+    manifest: &Manifest,
+    digest: &Digest,
+) -> Result<Digest> {
+    let tag = tag_of(reference);
     let image = ArchiveImage {
         config: manifest.config.digest.clone(),
         layers: manifest
@@ -131,13 +164,7 @@ pub fn pull(
         .without_tag_or_digest()
         .with_digest(digest.clone())
         .to_string();
-    let loaded = store.record_pulled(&image, Some(&repo_digest))?;
-    progress.event(Event::Digest(digest.clone()));
-    Ok(Pulled {
-        id: loaded.id,
-        manifest: digest,
-        tag,
-    })
+    Ok(store.record_pulled(&image, Some(&repo_digest))?.id)
 }
 
 /// The image manifest `wanted` names: through an index to the platform's.
@@ -281,8 +308,9 @@ fn fetch_config(
     Ok(ImageConfig::parse(&bytes, &format!("config {}", d.digest))?)
 }
 
-/// Downloads the layers the store lacks, `opts.parallel` at a time;
-/// returns the blobs it downloaded.
+/// Downloads the layers the store lacks, `opts.parallel` at a time, and
+/// unpacks each as it comes; notes in `unpacked` the layers it unpacked.
+#[allow(clippy::too_many_arguments)] // one pull's whole context
 fn fetch_layers(
     registry: &Registry,
     store: &Store,
@@ -291,6 +319,7 @@ fn fetch_layers(
     config: &ImageConfig,
     opts: &PullOptions,
     progress: &dyn Progress,
+    unpacked: &Mutex<Vec<Digest>>,
 ) -> Result<()> {
     let chains = chain_ids(&config.rootfs.diff_ids);
     let mut queue = Vec::new();
@@ -327,9 +356,16 @@ fn fetch_layers(
                 let Some((layer, chain, diff_id)) = next else {
                     break;
                 };
-                if let Err(e) = fetch_and_unpack(
+                let fetched = fetch_and_unpack(
                     registry, store, repo, &layer, &chain, &diff_id, opts, progress,
-                ) {
+                );
+                if let Ok(true) = fetched {
+                    unpacked
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(chain.clone());
+                }
+                if let Err(e) = fetched {
                     first_error
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -348,7 +384,8 @@ fn fetch_layers(
     }
 }
 
-/// One layer: downloaded, then unpacked at once (while others download).
+/// One layer: downloaded, then unpacked at once (while others download);
+/// true when this pull unpacked it.
 #[allow(clippy::too_many_arguments)] // one worker's whole context
 fn fetch_and_unpack(
     registry: &Registry,
@@ -359,7 +396,7 @@ fn fetch_and_unpack(
     diff_id: &Digest,
     opts: &PullOptions,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<bool> {
     let id = short(&layer.digest);
     let total = layer.size;
     let report = |current| {
@@ -372,7 +409,7 @@ fn fetch_and_unpack(
     fetch_blob(registry, store, repo, layer, opts.attempts, &report)?;
     progress.event(Event::DownloadComplete { id: id.clone() });
     progress.event(Event::Extracting { id: id.clone() });
-    store.unpack_pulled(chain, diff_id, &layer.digest)?;
+    let created = store.unpack_pulled(chain, diff_id, &layer.digest)?;
     progress.event(Event::PullComplete { id });
-    Ok(())
+    Ok(created)
 }

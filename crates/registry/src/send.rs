@@ -164,11 +164,16 @@ impl Sender<'_> {
     /// pipe the `PATCH` streams from; then the digest (`PUT`) once the
     /// compression has ended well.
     fn gzip_into(&self, layer: &LayerBlob, id: &str, location: &str) -> Result<(Digest, u64)> {
-        let io = |what: &str, e: std::io::Error| RegistryError::Transport {
-            what: format!("{what} layer {}", layer.digest),
-            reason: e.to_string(),
+        // Only a broken pipe is the upload's failure (retried); any other
+        // (a stored blob found corrupt) is final.
+        let failed = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => RegistryError::Transport {
+                what: format!("uploading layer {}", layer.digest),
+                reason: e.to_string(),
+            },
+            _ => RegistryError::Invalid(format!("compressing layer {}: {e}", layer.digest)),
         };
-        let (mut from_pipe, to_pipe) = std::io::pipe().map_err(|e| io("compressing", e))?;
+        let (mut from_pipe, to_pipe) = std::io::pipe().map_err(failed)?;
         std::thread::scope(|s| {
             let compressing = s.spawn(move || -> Result<(Digest, u64)> {
                 let mut out = HashingWriter::new(to_pipe, Algorithm::Sha256);
@@ -186,7 +191,7 @@ impl Sender<'_> {
                     flate2::Compression::default(),
                     threads,
                 )
-                .map_err(|e| io("compressing", e))?;
+                .map_err(failed)?;
                 let (digest, size, _pipe) = out.into_parts(); // closed: the body ends
                 Ok((digest, size))
             });
@@ -196,7 +201,7 @@ impl Sender<'_> {
             drop(from_pipe); // a compression still writing stops (EPIPE)
             let made = compressing
                 .join()
-                .unwrap_or_else(|_| Err(io("compressing", std::io::Error::other("panicked"))));
+                .unwrap_or_else(|_| Err(failed(std::io::Error::other("the compression panicked"))));
             // A broken upload says why first; a compression that failed
             // (a blob found corrupt) ends the body early: no PUT then.
             let next = sent?;

@@ -20,6 +20,10 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 /// with (a long upload) must not outlive it.
 const LEEWAY: Duration = Duration::from_secs(10);
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A token and when to stop using it.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedToken {
@@ -98,16 +102,23 @@ impl Registry {
         scope: &str,
         offline: bool,
     ) -> Result<TokenAnswer> {
-        let refresh = self.creds.as_ref().and_then(|c| c.identity_token.clone());
+        // A refresh token the server rotated replaces the one logged in.
+        let refresh = lock(&self.refresh_token)
+            .clone()
+            .or_else(|| self.creds.as_ref().and_then(|c| c.identity_token.clone()));
+        let refreshing = refresh.is_some();
         let mut r = match refresh {
             Some(refresh) => self.refresh_request(realm, service, scope, &refresh)?,
             None => self.password_request(realm, service, scope, offline)?,
         };
-        if r.status() == 401 || r.status() == 403 {
+        // OAuth2 answers a refused refresh token with 400 (invalid_grant).
+        let refused = matches!(r.status().as_u16(), 401 | 403) || (refreshing && r.status() == 400);
+        if refused {
             return Err(unauthorized(&self.name, self.creds.is_some()));
         }
         if !r.status().is_success() {
-            return Err(status_error("GET", realm, &mut r));
+            let method = if refreshing { "POST" } else { "GET" };
+            return Err(status_error(method, realm, &mut r));
         }
         let a: Answer = serde_json::from_slice(&read_small(&mut r, realm)?)
             .map_err(|e| RegistryError::Invalid(format!("the token from {realm}: {e}")))?;
@@ -125,7 +136,13 @@ impl Registry {
                 0 => DEFAULT_LIFETIME,
                 s => Duration::from_secs(s),
             },
-            refresh_token: Some(a.refresh_token).filter(|t| !t.is_empty()),
+            refresh_token: Some(a.refresh_token)
+                .filter(|t| !t.is_empty())
+                .inspect(|t| {
+                    if refreshing {
+                        *lock(&self.refresh_token) = Some(t.clone());
+                    }
+                }),
         })
     }
 

@@ -73,13 +73,21 @@ impl Store {
                 refs: 0,
             };
             // The same content recorded before (an earlier import, a
-            // pull) keeps its row, with its size.
+            // pull) keeps its row, with its size and blob: the gzip just
+            // written, when new, is not needed.
+            let mut spare = None;
             let layer = match crate::db::layer(&conn, &row.chain_id)? {
-                Some(existing) => PlannedLayer {
-                    blob: existing.blob.parse()?,
-                    row: existing,
-                    new: false,
-                },
+                Some(existing) => {
+                    let kept: Digest = existing.blob.parse()?;
+                    if kept != blob && created.blobs.contains(&blob) {
+                        spare = Some(blob);
+                    }
+                    PlannedLayer {
+                        blob: kept,
+                        row: existing,
+                        new: false,
+                    }
+                }
                 None => PlannedLayer {
                     row,
                     blob,
@@ -94,10 +102,15 @@ impl Store {
             }];
             let fresh = created.blobs.iter().cloned().collect();
             let sizes = self.unpack_new(&planned, &mut created.layers, &fresh)?;
-            self.record(&conn, &planned, &sizes)
+            Ok((self.record(&conn, &planned, &sizes)?, spare))
         })();
         drop(conn);
-        let mut loaded = self.undo_on_error(result, &created)?;
+        let (mut loaded, spare) = self.undo_on_error(result, &created)?;
+        if let Some(b) = spare {
+            if let Err(e) = self.blobs.remove(&b) {
+                tracing::warn!(blob = %b, error = %e, "removing an unneeded blob; GC retries");
+            }
+        }
         loaded
             .pop()
             .ok_or_else(|| StoreError::Invalid("import recorded no image".to_owned()))

@@ -173,11 +173,27 @@ impl Store {
     /// verified while it streamed), outside the store's lock; the pull
     /// records it with its image. A crash before that leaves a layer no
     /// record names, removed at the next start.
-    pub fn unpack_pulled(&self, chain: &Digest, diff_id: &Digest, blob: &Digest) -> Result<()> {
+    /// True when this call unpacked it (see [`Store::discard_unrecorded`]).
+    pub fn unpack_pulled(&self, chain: &Digest, diff_id: &Digest, blob: &Digest) -> Result<bool> {
         if self.layers.contains(chain) {
-            return Ok(());
+            return Ok(false);
         }
-        self.unpack_one(chain, diff_id, blob, false).map(drop)
+        self.unpack_one(chain, diff_id, blob, false)
+            .map(|unpacked| unpacked.is_some())
+    }
+
+    /// Removes layers a failed pull unpacked that no image records. Under
+    /// the store's lock, as a pull records: a pull that found a layer
+    /// there either recorded it first (it stays) or unpacks it again.
+    pub fn discard_unrecorded(&self, chains: &[Digest]) {
+        let conn = self.conn();
+        for c in chains {
+            if let Ok(None) = db::layer(&conn, &c.to_string()) {
+                if let Err(e) = self.layers.remove(c) {
+                    tracing::warn!(layer = %c, error = %e, "removing a pulled layer; start-up retries");
+                }
+            }
+        }
     }
 
     /// Removes what a failed operation created; passes the result on.
