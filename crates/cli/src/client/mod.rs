@@ -15,6 +15,7 @@ mod format;
 mod images;
 mod login;
 mod manage;
+mod plan;
 mod progress;
 mod pull;
 mod push;
@@ -162,6 +163,8 @@ enum Command {
     },
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
+    /// Order the steps of a family of images so they share the most layers
+    Plan(plan::PlanArgs),
     /// List images
     Images(images::ImagesArgs),
     /// Remove one or more images
@@ -241,8 +244,11 @@ pub fn main(argv: Vec<OsString>) -> i32 {
 
 async fn dispatch(cli: Cli) -> Result<i32> {
     let socket = connect::socket_path(cli.host.as_deref())?;
-    if let Command::Logout { server } = &cli.command {
-        return login::logout(server.as_deref()); // no daemon involved
+    // No daemon involved in these.
+    match &cli.command {
+        Command::Logout { server } => return login::logout(server.as_deref()),
+        Command::Plan(a) => return plan::plan(a),
+        _ => {}
     }
     let d = connect::connect(&socket).await?;
     match &cli.command {
@@ -279,6 +285,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Push(a) => push::push(&socket, a).await,
         Command::Login(a) => login::login(&socket, a).await,
         Command::Logout { server } => login::logout(server.as_deref()),
+        Command::Plan(a) => plan::plan(a),
         Command::Build(a) => build::build(&d, a).await,
         Command::Images(a) => images::images(&d, a).await,
         Command::Rmi(a) => images::rmi(&d, a).await,

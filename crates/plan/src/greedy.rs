@@ -1,0 +1,152 @@
+//! Greedy splitting (O'Neil's rules, with randomised restarts): at a node
+//! of the tree, steps every image there still needs (and may take now)
+//! are built once for all of them; otherwise one step is chosen by the
+//! rule, the images that can take it go down that edge, and the rest stay
+//! to choose again.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::plan::Plan;
+use crate::problem::Problem;
+use crate::steps::StepSet;
+
+/// How the step to split on is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The most build time saved: cost × (images sharing it − 1).
+    MostTime,
+    /// The step the most images can take now.
+    MostCommon,
+}
+
+/// The best of the plain rules and `restarts` randomised runs (seeded:
+/// the same problem always gets the same plan).
+pub fn best(problem: &Problem, restarts: usize) -> Plan {
+    let mut best = run(problem, Rule::MostTime, None);
+    let consider = |p: Plan, best: &mut Plan| {
+        let key = |p: &Plan| (p.cost(problem), p.size(problem));
+        let (c, s) = key(&p);
+        let (bc, bs) = key(best);
+        if c < bc - 1e-9 || ((c - bc).abs() <= 1e-9 && s < bs) {
+            *best = p;
+        }
+    };
+    consider(run(problem, Rule::MostCommon, None), &mut best);
+    for seed in 0..restarts {
+        let mut rng = SmallRng::seed_from_u64(seed as u64);
+        let rule = if seed % 4 == 3 {
+            Rule::MostCommon
+        } else {
+            Rule::MostTime
+        };
+        consider(run(problem, rule, Some(&mut rng)), &mut best);
+    }
+    best
+}
+
+/// One greedy plan; `rng` perturbs the scores (by up to 40%).
+pub fn run(problem: &Problem, rule: Rule, rng: Option<&mut SmallRng>) -> Plan {
+    let mut g = Grower {
+        problem,
+        needs: problem
+            .images
+            .iter()
+            .map(|im| {
+                let mut set = StepSet::new(problem.steps.len());
+                im.steps.iter().for_each(|&s| set.insert(s));
+                set
+            })
+            .collect(),
+        orders: vec![Vec::new(); problem.images.len()],
+        rule,
+        rng,
+    };
+    // Images of different bases share nothing.
+    let mut bases: Vec<&str> = problem.images.iter().map(|i| i.base.as_str()).collect();
+    bases.sort_unstable();
+    bases.dedup();
+    for base in bases {
+        let group = (0..problem.images.len())
+            .filter(|&i| problem.images[i].base == base)
+            .collect();
+        g.grow(group, StepSet::new(problem.steps.len()));
+    }
+    Plan { orders: g.orders }
+}
+
+struct Grower<'a, 'r> {
+    problem: &'a Problem,
+    needs: Vec<StepSet>,
+    orders: Vec<Vec<usize>>,
+    rule: Rule,
+    rng: Option<&'r mut SmallRng>,
+}
+
+impl Grower<'_, '_> {
+    /// Whether image `i`, with `built` done, can take step `s` next.
+    fn available(&self, i: usize, built: &StepSet, s: usize) -> bool {
+        self.needs[i].contains(s)
+            && !built.contains(s)
+            && self.problem.after[s]
+                .iter()
+                .all(|&a| !self.needs[i].contains(a) || built.contains(a))
+    }
+
+    fn finished(&self, i: usize) -> bool {
+        self.orders[i].len() == self.problem.images[i].steps.len()
+    }
+
+    /// The subtree of the images in `group`, all of which have `built`.
+    fn grow(&mut self, mut group: Vec<usize>, mut built: StepSet) {
+        loop {
+            group.retain(|&i| !self.finished(i));
+            let Some(&first) = group.first() else { return };
+            let common = self.problem.images[first]
+                .steps
+                .iter()
+                .copied()
+                .find(|&s| group.iter().all(|&i| self.available(i, &built, s)));
+            if let Some(s) = common {
+                group.iter().for_each(|&i| self.orders[i].push(s));
+                built.insert(s);
+                continue;
+            }
+            let s = self.choose(&group, &built);
+            let (down, stay): (Vec<usize>, Vec<usize>) =
+                group.iter().partition(|&&i| self.available(i, &built, s));
+            down.iter().for_each(|&i| self.orders[i].push(s));
+            self.grow(down, built.with(s));
+            group = stay;
+        }
+    }
+
+    /// The step to split on: the rule's best among those some image of
+    /// the group can take now (there is always one: the precedence is
+    /// acyclic).
+    fn choose(&mut self, group: &[usize], built: &StepSet) -> usize {
+        let mut count = vec![0usize; self.problem.steps.len()];
+        for &i in group {
+            for &s in &self.problem.images[i].steps {
+                if self.available(i, built, s) {
+                    count[s] += 1;
+                }
+            }
+        }
+        let mut best = (f64::NEG_INFINITY, usize::MAX);
+        for (s, &n) in count.iter().enumerate().filter(|(_, &n)| n > 0) {
+            let cost = self.problem.steps[s].cost;
+            let mut score = match self.rule {
+                Rule::MostTime => cost * (n - 1) as f64 + 1e-6 * n as f64,
+                Rule::MostCommon => n as f64 * 1e9 + cost,
+            };
+            if let Some(rng) = self.rng.as_deref_mut() {
+                score *= 1.0 + 0.4 * rng.random::<f64>();
+            }
+            if score > best.0 {
+                best = (score, s);
+            }
+        }
+        best.1
+    }
+}

@@ -1,0 +1,65 @@
+//! The build planner (pure: no I/O). A layer cache shares work only where
+//! images share an identical prefix of steps; given a family of images,
+//! the steps each needs (with costs, sizes and precedence), it chooses
+//! each image's order so the tree of layers they form costs least to
+//! build. The problem is NP-hard (weighted Camin–Sokal parsimony): greedy
+//! splitting with restarts finds good plans fast, an exact search proves
+//! small families optimal, and a lower bound says how far any plan is
+//! from the best possible.
+
+mod error;
+pub mod exact;
+pub mod greedy;
+pub mod plan;
+pub mod problem;
+pub mod spec;
+mod steps;
+
+pub use error::PlanError;
+pub use plan::{Plan, Solution};
+pub use problem::{Image, Problem, Step};
+
+/// How long the planner may search, and how.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The exact search stops after this; the best plan so far stands.
+    pub time: std::time::Duration,
+    /// Greedy restarts with randomised choices.
+    pub restarts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            time: std::time::Duration::from_secs(10),
+            restarts: 64,
+        }
+    }
+}
+
+/// The best plan for `problem` within `limits`: the greedy rules and their
+/// randomised restarts, then the exact search where the family is small
+/// enough, seeded with the best greedy plan.
+pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
+    let started = std::time::Instant::now();
+    let mut best = greedy::best(problem, limits.restarts);
+    let lower = plan::distinct_steps_bound(problem);
+    let mut optimal = (best.cost(problem) - lower).abs() < 1e-9;
+    if !optimal {
+        let deadline = started + limits.time.saturating_sub(started.elapsed());
+        if let Some(found) = exact::solve(problem, &best, deadline) {
+            optimal = found.proven;
+            if found.plan.cost(problem) < best.cost(problem) {
+                best = found.plan;
+            }
+        }
+    }
+    let cost = best.cost(problem);
+    Solution {
+        cost,
+        lower_bound: if optimal { cost } else { lower },
+        optimal,
+        plan: best,
+        elapsed: started.elapsed(),
+    }
+}
