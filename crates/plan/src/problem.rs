@@ -58,6 +58,23 @@ impl Problem {
     /// Checks the spec: names unique, costs not negative, every image
     /// non-empty and naming defined steps once each, precedence acyclic.
     pub fn new(steps: Vec<StepSpec>, images: Vec<ImageSpec>) -> Result<Self, PlanError> {
+        Self::checked(steps, images, false)
+    }
+
+    /// As [`Problem::new`], but an image may need no steps (it is its
+    /// base): the build-plan benchmark has such images.
+    pub fn allowing_empty_images(
+        steps: Vec<StepSpec>,
+        images: Vec<ImageSpec>,
+    ) -> Result<Self, PlanError> {
+        Self::checked(steps, images, true)
+    }
+
+    fn checked(
+        steps: Vec<StepSpec>,
+        images: Vec<ImageSpec>,
+        allow_empty: bool,
+    ) -> Result<Self, PlanError> {
         let mut index = HashMap::new();
         for (i, s) in steps.iter().enumerate() {
             if index.insert(s.name.clone(), i).is_some() {
@@ -90,7 +107,7 @@ impl Problem {
                 .collect::<Result<Vec<usize>, _>>()?;
             after.push(preds);
         }
-        let images = check_images(images, &index)?;
+        let images = check_images(images, &index, allow_empty)?;
         let steps: Vec<Step> = steps
             .into_iter()
             .map(|s| Step {
@@ -153,6 +170,7 @@ impl Problem {
 fn check_images(
     images: Vec<ImageSpec>,
     index: &HashMap<String, usize>,
+    allow_empty: bool,
 ) -> Result<Vec<Image>, PlanError> {
     let mut names = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(images.len());
@@ -163,7 +181,7 @@ fn check_images(
                 name: im.name,
             });
         }
-        if im.steps.is_empty() {
+        if im.steps.is_empty() && !allow_empty {
             return Err(PlanError::EmptyImage(im.name));
         }
         let mut steps = Vec::with_capacity(im.steps.len());

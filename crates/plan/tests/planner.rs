@@ -218,9 +218,17 @@ fn bad_specs_name_the_culprit() {
         }
     );
     assert_eq!(
-        parse(r#"{"commands": {"a": 1}, "images": {"x": []}}"#),
+        parse(r#"{"steps": {"a": "true"}, "images": {"x": []}}"#),
         PlanError::EmptyImage("x".into())
     );
+    // The benchmark's format has images that are their base.
+    let p = spec::parse(
+        r#"{"commands": {"a": 1}, "images": {"x": [], "y": ["a"]}}"#,
+        &|_| None,
+    )
+    .unwrap();
+    let s = berth_plan::solve(&p, &Limits::default());
+    assert_eq!(checked_cost(&p, &s.plan), 1.0);
     let cycle = parse(
         r#"{"commands": {"a": 1, "b": 1, "c": 1}, "images": {"x": ["a"]},
             "precedence": [["a", "b"], ["b", "c"], ["c", "a"]]}"#,
