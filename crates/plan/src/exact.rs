@@ -69,16 +69,16 @@ pub fn solve(problem: &Problem, _incumbent: &Plan, deadline: Instant) -> Option<
     })
 }
 
-struct Search<'a> {
+pub(crate) struct Search<'a> {
     problem: &'a Problem,
     needs: Vec<StepSet>,
     memo: HashMap<(u64, StepSet), (f64, Choice)>,
-    deadline: Instant,
+    pub(crate) deadline: Instant,
     calls: u64,
 }
 
 impl<'a> Search<'a> {
-    fn new(problem: &'a Problem, deadline: Instant) -> Self {
+    pub(crate) fn new(problem: &'a Problem, deadline: Instant) -> Self {
         let needs = problem
             .images
             .iter()
@@ -119,7 +119,7 @@ impl<'a> Search<'a> {
 
     /// The cheapest subtree for `group` below `built`; `None` when the
     /// deadline passed.
-    fn best(&mut self, group: u64, built: &StepSet) -> Option<f64> {
+    pub(crate) fn best(&mut self, group: u64, built: &StepSet) -> Option<f64> {
         let group = self.unfinished(group, built);
         if group == 0 {
             return Some(0.0);
@@ -182,7 +182,7 @@ impl<'a> Search<'a> {
     }
 
     /// Appends the memoized choices' steps to the orders.
-    fn rebuild(&self, group: u64, built: &StepSet, orders: &mut [Vec<usize>]) {
+    pub(crate) fn rebuild(&self, group: u64, built: &StepSet, orders: &mut [Vec<usize>]) {
         let group = self.unfinished(group, built);
         if group == 0 {
             return;

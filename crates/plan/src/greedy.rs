@@ -2,11 +2,15 @@
 //! of the tree, steps every image there still needs (and may take now)
 //! are built once for all of them; otherwise one step is chosen by the
 //! rule, the images that can take it go down that edge, and the rest stay
-//! to choose again.
+//! to choose again. Once a node's group is small enough, its subtree is
+//! the exact search's (memoized across runs), within a budget.
+
+use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::exact::{Search, MAX_IMAGES};
 use crate::plan::Plan;
 use crate::problem::Problem;
 use crate::steps::StepSet;
@@ -20,10 +24,17 @@ pub enum Rule {
     MostCommon,
 }
 
+/// Groups of at most this many images get the exact search's subtree.
+const EXACT_GROUP: usize = 12;
+/// What one group's exact search may take before the greedy goes on.
+const EXACT_BUDGET: Duration = Duration::from_millis(250);
+
 /// The best of the plain rules and `restarts` randomised runs (seeded:
-/// the same problem always gets the same plan).
-pub fn best(problem: &Problem, restarts: usize) -> Plan {
-    let mut best = run(problem, Rule::MostTime, None);
+/// the same problem always gets the same plan), their small subtrees
+/// solved exactly until `deadline`.
+pub fn best(problem: &Problem, restarts: usize, deadline: Instant) -> Plan {
+    let mut search = (problem.images.len() <= MAX_IMAGES).then(|| Search::new(problem, deadline));
+    let mut best = run_with(problem, Rule::MostTime, None, search.as_mut(), deadline);
     let consider = |p: Plan, best: &mut Plan| {
         let key = |p: &Plan| (p.cost(problem), p.size(problem));
         let (c, s) = key(&p);
@@ -32,7 +43,10 @@ pub fn best(problem: &Problem, restarts: usize) -> Plan {
             *best = p;
         }
     };
-    consider(run(problem, Rule::MostCommon, None), &mut best);
+    consider(
+        run_with(problem, Rule::MostCommon, None, search.as_mut(), deadline),
+        &mut best,
+    );
     for seed in 0..restarts {
         let mut rng = SmallRng::seed_from_u64(seed as u64);
         let rule = if seed % 4 == 3 {
@@ -40,13 +54,24 @@ pub fn best(problem: &Problem, restarts: usize) -> Plan {
         } else {
             Rule::MostTime
         };
-        consider(run(problem, rule, Some(&mut rng)), &mut best);
+        let plan = run_with(problem, rule, Some(&mut rng), search.as_mut(), deadline);
+        consider(plan, &mut best);
     }
     best
 }
 
 /// One greedy plan; `rng` perturbs the scores (by up to 40%).
 pub fn run(problem: &Problem, rule: Rule, rng: Option<&mut SmallRng>) -> Plan {
+    run_with(problem, rule, rng, None, Instant::now())
+}
+
+fn run_with<'s, 'p>(
+    problem: &'p Problem,
+    rule: Rule,
+    rng: Option<&mut SmallRng>,
+    exact: Option<&'s mut Search<'p>>,
+    deadline: Instant,
+) -> Plan {
     let mut g = Grower {
         problem,
         needs: problem
@@ -61,6 +86,8 @@ pub fn run(problem: &Problem, rule: Rule, rng: Option<&mut SmallRng>) -> Plan {
         orders: vec![Vec::new(); problem.images.len()],
         rule,
         rng,
+        exact,
+        deadline,
     };
     // Images of different bases share nothing.
     let mut bases: Vec<&str> = problem.images.iter().map(|i| i.base.as_str()).collect();
@@ -81,9 +108,30 @@ struct Grower<'a, 'r> {
     orders: Vec<Vec<usize>>,
     rule: Rule,
     rng: Option<&'r mut SmallRng>,
+    exact: Option<&'r mut Search<'a>>,
+    deadline: Instant,
 }
 
 impl Grower<'_, '_> {
+    /// The group's subtree from the exact search, if it is small enough
+    /// and the search ends within its budget.
+    fn solved_exactly(&mut self, group: &[usize], built: &StepSet) -> bool {
+        let now = Instant::now();
+        let Some(search) = self.exact.as_deref_mut() else {
+            return false;
+        };
+        if group.len() > EXACT_GROUP || now >= self.deadline {
+            return false;
+        }
+        let mask = group.iter().fold(0u64, |m, &i| m | 1 << i);
+        search.deadline = self.deadline.min(now + EXACT_BUDGET);
+        if search.best(mask, built).is_none() {
+            return false;
+        }
+        search.rebuild(mask, built, &mut self.orders);
+        true
+    }
+
     /// Whether image `i`, with `built` done, can take step `s` next.
     fn available(&self, i: usize, built: &StepSet, s: usize) -> bool {
         self.needs[i].contains(s)
@@ -102,6 +150,9 @@ impl Grower<'_, '_> {
         loop {
             group.retain(|&i| !self.finished(i));
             let Some(&first) = group.first() else { return };
+            if group.len() > 1 && self.solved_exactly(&group, &built) {
+                return;
+            }
             let common = self.problem.images[first]
                 .steps
                 .iter()

@@ -42,11 +42,13 @@ impl Default for Limits {
 /// enough, seeded with the best greedy plan.
 pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
     let started = std::time::Instant::now();
-    let mut best = greedy::best(problem, limits.restarts);
+    let deadline = started + limits.time;
+    // The greedy runs (with their exact subtrees) take half the time at
+    // most; the exact search of the whole family the rest.
+    let mut best = greedy::best(problem, limits.restarts, started + limits.time / 2);
     let lower = plan::distinct_steps_bound(problem);
     let mut optimal = (best.cost(problem) - lower).abs() < 1e-9;
     if !optimal {
-        let deadline = started + limits.time.saturating_sub(started.elapsed());
         if let Some(found) = exact::solve(problem, &best, deadline) {
             optimal = found.proven;
             if found.plan.cost(problem) < best.cost(problem) {

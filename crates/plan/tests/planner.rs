@@ -139,7 +139,7 @@ fn the_exact_search_agrees_with_brute_force() {
             _ => (3, 6, 3),
         };
         let p = random_problem(&mut rng, shape, precedence);
-        let greedy = greedy::best(&p, 8);
+        let greedy = greedy::best(&p, 8, far());
         let found = exact::solve(&p, &greedy, far()).unwrap();
         assert!(found.proven);
         let optimum = brute_force(&p);
