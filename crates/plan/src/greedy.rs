@@ -65,11 +65,11 @@ pub fn run(problem: &Problem, rule: Rule, rng: Option<&mut SmallRng>) -> Plan {
     run_with(problem, rule, rng, None, Instant::now())
 }
 
-fn run_with<'s, 'p>(
+fn run_with<'p>(
     problem: &'p Problem,
     rule: Rule,
     rng: Option<&mut SmallRng>,
-    exact: Option<&'s mut Search<'p>>,
+    exact: Option<&mut Search<'p>>,
     deadline: Instant,
 ) -> Plan {
     let mut g = Grower {
