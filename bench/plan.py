@@ -6,12 +6,18 @@ greedy, proven optimum, LP lower bound). Prints a Markdown table and a
 summary; the planner is single-threaded.
 
     bench/plan.py [--time-limit 10] [--instances DIR]
+
+Then the heuristics alone (`--time-limit 0`: the greedy rules and their
+restarts, no exact search) on a seeded random family of 200 images × 300
+steps (each image 10–60 steps, costs exponential with mean 100).
 """
 
 import argparse
 import json
 import os
+import random
 import re
+import tempfile
 import subprocess
 import sys
 import time
@@ -70,6 +76,28 @@ def main():
     unknown = sum(1 for f in figures.values() if f[1] is None)
     print(f"\nknown optima reached: {reached}/{known}; "
           f"others within 1% of the LP bound: {within}/{unknown}")
+    heuristics_alone(args.berth)
+
+
+def heuristics_alone(berth, images=200, steps=300, runs=5):
+    rng = random.Random(1)
+    cmds = {f"c{i:03d}": round(rng.expovariate(1 / 100)) for i in range(steps)}
+    names = list(cmds)
+    family = {"commands": cmds,
+              "images": {f"i{k}": rng.sample(names, rng.randint(10, 60)) for k in range(images)}}
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(family, f)
+        f.flush()
+        walls = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            out = subprocess.run([berth, "plan", "--json", "--time-limit", "0", f.name],
+                                 capture_output=True, text=True, check=True)
+            walls.append(time.perf_counter() - start)
+        v = json.loads(out.stdout)
+    walls.sort()
+    print(f"heuristics alone, {images} images x {steps} steps: median {walls[len(walls) // 2]:.3f} s "
+          f"over {runs} runs (cost {v['cost']:.0f}, no sharing {v['no_sharing']:.0f})")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ pub fn plan(a: &PlanArgs) -> Result<i32> {
         );
     }
     let limits = Limits {
-        time: Duration::from_secs_f64(a.time_limit),
+        // A day at most: far enough, and no overflowing deadline.
+        time: Duration::from_secs_f64(a.time_limit.min(86_400.0)),
         ..Limits::default()
     };
     let s = berth_plan::solve(&problem, &limits);
