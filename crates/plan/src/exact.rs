@@ -79,15 +79,7 @@ pub(crate) struct Search<'a> {
 
 impl<'a> Search<'a> {
     pub(crate) fn new(problem: &'a Problem, deadline: Instant) -> Self {
-        let needs = problem
-            .images
-            .iter()
-            .map(|im| {
-                let mut set = StepSet::new(problem.steps.len());
-                im.steps.iter().for_each(|&s| set.insert(s));
-                set
-            })
-            .collect();
+        let needs = problem.needs();
         Self {
             problem,
             needs,
@@ -98,11 +90,7 @@ impl<'a> Search<'a> {
     }
 
     fn available(&self, i: usize, built: &StepSet, s: usize) -> bool {
-        self.needs[i].contains(s)
-            && !built.contains(s)
-            && self.problem.after[s]
-                .iter()
-                .all(|&a| !self.needs[i].contains(a) || built.contains(a))
+        self.problem.can_take(&self.needs[i], built, s)
     }
 
     /// The images of `group` that still need a step.

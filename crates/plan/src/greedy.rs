@@ -74,15 +74,7 @@ fn run_with<'p>(
 ) -> Plan {
     let mut g = Grower {
         problem,
-        needs: problem
-            .images
-            .iter()
-            .map(|im| {
-                let mut set = StepSet::new(problem.steps.len());
-                im.steps.iter().for_each(|&s| set.insert(s));
-                set
-            })
-            .collect(),
+        needs: problem.needs(),
         orders: vec![Vec::new(); problem.images.len()],
         rule,
         rng,
@@ -134,11 +126,7 @@ impl Grower<'_, '_> {
 
     /// Whether image `i`, with `built` done, can take step `s` next.
     fn available(&self, i: usize, built: &StepSet, s: usize) -> bool {
-        self.needs[i].contains(s)
-            && !built.contains(s)
-            && self.problem.after[s]
-                .iter()
-                .all(|&a| !self.needs[i].contains(a) || built.contains(a))
+        self.problem.can_take(&self.needs[i], built, s)
     }
 
     fn finished(&self, i: usize) -> bool {

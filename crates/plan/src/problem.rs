@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::error::PlanError;
+use crate::steps::StepSet;
 
 /// A build step as the spec gives it.
 #[derive(Debug, Clone, Default)]
@@ -124,6 +125,29 @@ impl Problem {
         };
         problem.check_acyclic()?;
         Ok(problem)
+    }
+
+    /// Each image's steps as a set.
+    pub(crate) fn needs(&self) -> Vec<StepSet> {
+        self.images
+            .iter()
+            .map(|im| {
+                let mut set = StepSet::new(self.steps.len());
+                im.steps.iter().for_each(|&s| set.insert(s));
+                set
+            })
+            .collect()
+    }
+
+    /// Whether an image needing `needs`, with `built` done, can take step
+    /// `s` next: it needs it, has not got it, and has every step it needs
+    /// that `s` must follow.
+    pub(crate) fn can_take(&self, needs: &StepSet, built: &StepSet, s: usize) -> bool {
+        needs.contains(s)
+            && !built.contains(s)
+            && self.after[s]
+                .iter()
+                .all(|&a| !needs.contains(a) || built.contains(a))
     }
 
     /// Whether `before` must come before `step`.
