@@ -185,8 +185,7 @@ async fn create(
                 platform: q.get("platform").unwrap_or_default().to_owned(),
                 registry_auth: registry_auth(&headers),
             };
-            let backend = b.clone();
-            let pulling = blocking(move || backend.images.pull(&req)).await?;
+            let pulling = blocking(move || b.images.pull(&req)).await?;
             let body = writer_body(move |out| pulling.write_to(out).map_err(|e| e.to_string()));
             return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
         }

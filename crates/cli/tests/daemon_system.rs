@@ -95,6 +95,21 @@ fn system_prune_removes_what_nothing_uses() {
     ]);
     d.ok(&["run", "--name", "gone", "busybox:test", "true"]);
     d.ok(&["volume", "create", "spare"]);
+    // Filters berth cannot apply everywhere are refused before anything goes.
+    let refused = d.berth(&["system", "prune", "-f", "--filter", "label=x"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("takes no --filter yet"), "{err}");
+    assert!(d
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .contains("gone"));
+    let refused = d.berth(&["builder", "prune", "-f", "--filter", "until=1h"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("takes no --filter yet"));
+    // Image prune passes its filters to the daemon, which judges them.
+    d.berth_ok(&["image", "prune", "-f", "--filter", "dangling=true"]);
+    let refused = d.berth(&["image", "prune", "-f", "--filter", "label=x"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("label"), "{err}");
     let out = d.ok(&["system", "prune", "-f"]);
     assert!(out.contains("Deleted Containers:"), "{out}");
     assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]), "keep\n");

@@ -48,6 +48,16 @@ impl EngineError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)
     }
+
+    /// A failure of the daemon's metadata database while doing `context`.
+    pub fn db(context: &str) -> impl FnOnce(rusqlite::Error) -> EngineError + '_ {
+        move |e| {
+            EngineError::new(
+                ErrorKind::Internal,
+                format!("metadata database: {context}: {e}"),
+            )
+        }
+    }
 }
 
 impl From<StoreError> for EngineError {

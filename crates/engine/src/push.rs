@@ -40,6 +40,16 @@ impl PushProgress for Lines {
     }
 }
 
+/// Docker's words for an image that is not here; any other store failure
+/// as it is.
+fn missing_or(e: berth_store::StoreError, r: &Reference) -> EngineError {
+    if e.is_not_found() {
+        not_local(&r.familiar())
+    } else {
+        e.into()
+    }
+}
+
 fn not_local(name: &str) -> EngineError {
     EngineError::new(
         ErrorKind::NotFound,
@@ -71,7 +81,7 @@ pub fn start(
             .map_err(|e| EngineError::invalid(e.to_string()))?;
         store
             .resolve(&r.to_string())
-            .map_err(|_| not_local(&r.familiar()))?;
+            .map_err(|e| missing_or(e, &r))?;
         targets.push(r);
     }
     if targets.is_empty() {
@@ -108,7 +118,7 @@ fn push_one(
 ) -> Result<()> {
     let image = store
         .hold_for_push(&target.to_string())
-        .map_err(|_| not_local(&target.familiar()))?;
+        .map_err(|e| missing_or(e, target))?;
     let pushed = berth_registry::push(registry, store, &image, target, opts, lines);
     store.release(&image.holder)?;
     let pushed = pushed.map_err(registry_error)?;

@@ -87,15 +87,6 @@ pub struct VolumeService {
     ops: Mutex<()>,
 }
 
-fn db_err(context: &str) -> impl FnOnce(rusqlite::Error) -> EngineError + '_ {
-    move |e| {
-        EngineError::new(
-            ErrorKind::Internal,
-            format!("metadata database: {context}: {e}"),
-        )
-    }
-}
-
 fn io_err(context: &str, path: &Path, e: std::io::Error) -> EngineError {
     EngineError::new(
         ErrorKind::Internal,
@@ -132,7 +123,7 @@ impl VolumeService {
         std::fs::create_dir_all(&root).map_err(|e| io_err("creating", &root, e))?;
         let db =
             berth_store::db::open_component(&data_root.join("berth.db"), COMPONENT, MIGRATIONS)
-                .map_err(|(context, e)| db_err(context)(e))?;
+                .map_err(|(context, e)| EngineError::db(context)(e))?;
         let svc = Self {
             root,
             db: Mutex::new(db),
@@ -182,21 +173,21 @@ impl VolumeService {
                  VALUES (?1, '{}', '{}', ?2, 0)",
                 rusqlite::params![name, now()],
             )
-            .map_err(db_err("recording a volume found on disk"))?;
+            .map_err(EngineError::db("recording a volume found on disk"))?;
         }
         let recorded: Vec<String> = {
             let mut stmt = conn
                 .prepare("SELECT name FROM volumes")
-                .map_err(db_err("listing volumes"))?;
+                .map_err(EngineError::db("listing volumes"))?;
             let rows = stmt
                 .query_map([], |r| r.get(0))
-                .map_err(db_err("listing volumes"))?;
+                .map_err(EngineError::db("listing volumes"))?;
             rows.collect::<std::result::Result<_, _>>()
-                .map_err(db_err("listing volumes"))?
+                .map_err(EngineError::db("listing volumes"))?
         };
         for name in recorded.iter().filter(|n| !on_disk.contains(n)) {
             conn.execute("DELETE FROM volumes WHERE name = ?1", [name])
-                .map_err(db_err("dropping the record of a missing volume"))?;
+                .map_err(EngineError::db("dropping the record of a missing volume"))?;
         }
         Ok(())
     }
@@ -279,7 +270,7 @@ impl VolumeService {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![name, encode(labels), encode(options), now(), anonymous],
         )
-        .map_err(db_err("recording a volume"))?;
+        .map_err(EngineError::db("recording a volume"))?;
         let dest = self.root.join(name);
         std::fs::rename(tmp.keep(), &dest).map_err(|e| {
             let _ = conn.execute("DELETE FROM volumes WHERE name = ?1", [name]);
@@ -304,7 +295,7 @@ impl VolumeService {
                 },
             )
             .optional()
-            .map_err(db_err("reading a volume"))?;
+            .map_err(EngineError::db("reading a volume"))?;
         let Some((labels, options, created_at, anonymous)) = row else {
             return Err(no_such_volume(name));
         };
@@ -334,12 +325,12 @@ impl VolumeService {
             let conn = self.conn();
             let mut stmt = conn
                 .prepare("SELECT name FROM volumes ORDER BY name")
-                .map_err(db_err("listing volumes"))?;
+                .map_err(EngineError::db("listing volumes"))?;
             let rows = stmt
                 .query_map([], |r| r.get(0))
-                .map_err(db_err("listing volumes"))?;
+                .map_err(EngineError::db("listing volumes"))?;
             rows.collect::<std::result::Result<_, _>>()
-                .map_err(db_err("listing volumes"))?
+                .map_err(EngineError::db("listing volumes"))?
         };
         let mut out = Vec::new();
         for name in names {
@@ -384,7 +375,7 @@ impl VolumeService {
         std::fs::rename(&dir, &trash).map_err(|e| io_err("removing", &dir, e))?;
         self.conn()
             .execute("DELETE FROM volumes WHERE name = ?1", [name])
-            .map_err(db_err("removing a volume"))?;
+            .map_err(EngineError::db("removing a volume"))?;
         std::fs::remove_dir_all(&trash).map_err(|e| io_err("removing", &trash, e))?;
         self.events
             .publish("volume", "destroy", name, BTreeMap::new());
@@ -429,7 +420,7 @@ impl VolumeService {
                 "INSERT OR IGNORE INTO volume_refs (volume, container) VALUES (?1, ?2)",
                 [volume, container],
             )
-            .map_err(db_err("recording a volume's use"))?;
+            .map_err(EngineError::db("recording a volume's use"))?;
         Ok(())
     }
 
@@ -437,7 +428,7 @@ impl VolumeService {
     pub fn detach(&self, container: &str) -> Result<()> {
         self.conn()
             .execute("DELETE FROM volume_refs WHERE container = ?1", [container])
-            .map_err(db_err("forgetting a container's volumes"))?;
+            .map_err(EngineError::db("forgetting a container's volumes"))?;
         Ok(())
     }
 
@@ -448,16 +439,16 @@ impl VolumeService {
         let users: Vec<String> = {
             let mut stmt = conn
                 .prepare("SELECT DISTINCT container FROM volume_refs")
-                .map_err(db_err("listing volume uses"))?;
+                .map_err(EngineError::db("listing volume uses"))?;
             let rows = stmt
                 .query_map([], |r| r.get(0))
-                .map_err(db_err("listing volume uses"))?;
+                .map_err(EngineError::db("listing volume uses"))?;
             rows.collect::<std::result::Result<_, _>>()
-                .map_err(db_err("listing volume uses"))?
+                .map_err(EngineError::db("listing volume uses"))?
         };
         for c in users.iter().filter(|c| !known.contains(*c)) {
             conn.execute("DELETE FROM volume_refs WHERE container = ?1", [c])
-                .map_err(db_err("forgetting a removed container's volumes"))?;
+                .map_err(EngineError::db("forgetting a removed container's volumes"))?;
         }
         Ok(())
     }
@@ -466,12 +457,12 @@ impl VolumeService {
 fn users_of(conn: &Connection, name: &str) -> Result<Vec<String>> {
     let mut stmt = conn
         .prepare("SELECT container FROM volume_refs WHERE volume = ?1 ORDER BY container")
-        .map_err(db_err("listing a volume's users"))?;
+        .map_err(EngineError::db("listing a volume's users"))?;
     let rows = stmt
         .query_map([name], |r| r.get(0))
-        .map_err(db_err("listing a volume's users"))?;
+        .map_err(EngineError::db("listing a volume's users"))?;
     rows.collect::<std::result::Result<_, _>>()
-        .map_err(db_err("listing a volume's users"))
+        .map_err(EngineError::db("listing a volume's users"))
 }
 
 /// `key` or `key=value` against a volume's labels.

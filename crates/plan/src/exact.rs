@@ -13,14 +13,6 @@ use crate::plan::Plan;
 use crate::problem::Problem;
 use crate::steps::StepSet;
 
-/// What the search found.
-#[derive(Debug, Clone)]
-pub struct Found {
-    pub plan: Plan,
-    /// The search ended: no plan costs less.
-    pub proven: bool,
-}
-
 /// The most images the search takes (a group is a bit mask).
 pub const MAX_IMAGES: usize = 64;
 
@@ -37,24 +29,18 @@ enum Choice {
     },
 }
 
-/// The optimal plan, unless the deadline passes first (then `None`: the
-/// caller keeps its plan).
-pub fn solve(problem: &Problem, _incumbent: &Plan, deadline: Instant) -> Option<Found> {
+/// A proven optimal plan, unless the deadline passes first (then `None`:
+/// the caller keeps its plan).
+pub fn solve(problem: &Problem, deadline: Instant) -> Option<Plan> {
     if problem.images.len() > MAX_IMAGES {
         return None;
     }
     let mut s = Search::new(problem, deadline);
-    let mut bases: Vec<&str> = problem.images.iter().map(|i| i.base.as_str()).collect();
-    bases.sort_unstable();
-    bases.dedup();
     let empty = StepSet::new(problem.steps.len());
-    let groups: Vec<u64> = bases
+    let groups: Vec<u64> = problem
+        .base_groups()
         .iter()
-        .map(|b| {
-            (0..problem.images.len())
-                .filter(|&i| problem.images[i].base == *b)
-                .fold(0u64, |m, i| m | 1 << i)
-        })
+        .map(|g| g.iter().fold(0u64, |m, i| m | 1 << i))
         .collect();
     for &g in &groups {
         s.best(g, &empty)?;
@@ -63,10 +49,7 @@ pub fn solve(problem: &Problem, _incumbent: &Plan, deadline: Instant) -> Option<
     for &g in &groups {
         s.rebuild(g, &empty, &mut orders);
     }
-    Some(Found {
-        plan: Plan { orders },
-        proven: true,
-    })
+    Some(Plan { orders })
 }
 
 pub(crate) struct Search<'a> {

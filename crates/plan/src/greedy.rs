@@ -34,7 +34,7 @@ const EXACT_BUDGET: Duration = Duration::from_millis(250);
 /// solved exactly until `deadline`.
 pub fn best(problem: &Problem, restarts: usize, deadline: Instant) -> Plan {
     let mut search = (problem.images.len() <= MAX_IMAGES).then(|| Search::new(problem, deadline));
-    let mut best = run_with(problem, Rule::MostTime, None, search.as_mut(), deadline);
+    let mut best = run(problem, Rule::MostTime, None, search.as_mut(), deadline);
     let consider = |p: Plan, best: &mut Plan| {
         let key = |p: &Plan| (p.cost(problem), p.size(problem));
         let (c, s) = key(&p);
@@ -44,7 +44,7 @@ pub fn best(problem: &Problem, restarts: usize, deadline: Instant) -> Plan {
         }
     };
     consider(
-        run_with(problem, Rule::MostCommon, None, search.as_mut(), deadline),
+        run(problem, Rule::MostCommon, None, search.as_mut(), deadline),
         &mut best,
     );
     for seed in 0..restarts {
@@ -54,18 +54,15 @@ pub fn best(problem: &Problem, restarts: usize, deadline: Instant) -> Plan {
         } else {
             Rule::MostTime
         };
-        let plan = run_with(problem, rule, Some(&mut rng), search.as_mut(), deadline);
+        let plan = run(problem, rule, Some(&mut rng), search.as_mut(), deadline);
         consider(plan, &mut best);
     }
     best
 }
 
-/// One greedy plan; `rng` perturbs the scores (by up to 40%).
-pub fn run(problem: &Problem, rule: Rule, rng: Option<&mut SmallRng>) -> Plan {
-    run_with(problem, rule, rng, None, Instant::now())
-}
-
-fn run_with<'p>(
+/// One greedy plan; `rng` perturbs the scores (by up to 40%); groups go
+/// to `exact` while the deadline allows.
+fn run<'p>(
     problem: &'p Problem,
     rule: Rule,
     rng: Option<&mut SmallRng>,
@@ -81,14 +78,7 @@ fn run_with<'p>(
         exact,
         deadline,
     };
-    // Images of different bases share nothing.
-    let mut bases: Vec<&str> = problem.images.iter().map(|i| i.base.as_str()).collect();
-    bases.sort_unstable();
-    bases.dedup();
-    for base in bases {
-        let group = (0..problem.images.len())
-            .filter(|&i| problem.images[i].base == base)
-            .collect();
+    for group in problem.base_groups() {
         g.grow(group, StepSet::new(problem.steps.len()));
     }
     Plan { orders: g.orders }

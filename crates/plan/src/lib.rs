@@ -38,8 +38,8 @@ impl Default for Limits {
 }
 
 /// The best plan for `problem` within `limits`: the greedy rules and their
-/// randomised restarts, then the exact search where the family is small
-/// enough, seeded with the best greedy plan.
+/// randomised restarts (small groups solved exactly), then the exact search
+/// of the whole family where it is small enough.
 pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
     let started = std::time::Instant::now();
     let deadline = started + limits.time;
@@ -49,10 +49,10 @@ pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
     let lower = plan::distinct_steps_bound(problem);
     let mut optimal = (best.cost(problem) - lower).abs() < 1e-9;
     if !optimal {
-        if let Some(found) = exact::solve(problem, &best, deadline) {
-            optimal = found.proven;
-            if found.plan.cost(problem) < best.cost(problem) {
-                best = found.plan;
+        if let Some(proven) = exact::solve(problem, deadline) {
+            optimal = true;
+            if proven.cost(problem) < best.cost(problem) {
+                best = proven;
             }
         }
     }

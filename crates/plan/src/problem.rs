@@ -127,6 +127,21 @@ impl Problem {
         Ok(problem)
     }
 
+    /// The images of each base (they share nothing with another base's).
+    pub(crate) fn base_groups(&self) -> Vec<Vec<usize>> {
+        let mut bases: Vec<&str> = self.images.iter().map(|i| i.base.as_str()).collect();
+        bases.sort_unstable();
+        bases.dedup();
+        bases
+            .iter()
+            .map(|b| {
+                (0..self.images.len())
+                    .filter(|&i| self.images[i].base == *b)
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Each image's steps as a set.
     pub(crate) fn needs(&self) -> Vec<StepSet> {
         self.images

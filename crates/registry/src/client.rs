@@ -225,45 +225,33 @@ impl Registry {
             ("GET", _) => with_headers!(self.agent.get(url)).call(),
             ("HEAD", _) => with_headers!(self.agent.head(url)).call(),
             ("DELETE", _) => with_headers!(self.agent.delete(url)).call(),
-            (m, Payload::None) => {
-                let b = if m == "POST" {
-                    self.agent.post(url)
-                } else {
-                    self.agent.put(url)
-                };
-                with_headers!(b).send_empty()
-            }
-            (m, Payload::Bytes(bytes, ct)) => {
-                let b = if m == "POST" {
-                    self.agent.post(url)
-                } else {
-                    self.agent.put(url)
-                };
-                with_headers!(b).header("Content-Type", *ct).send(*bytes)
-            }
-            (m, Payload::Stream(r, len)) => {
-                let b = match m {
-                    "POST" => self.agent.post(url),
-                    "PATCH" => self.agent.patch(url),
-                    _ => self.agent.put(url),
-                };
-                with_headers!(b)
-                    .header("Content-Type", "application/octet-stream")
-                    .header("Content-Length", &len.to_string())
-                    .send(ureq::SendBody::from_reader(*r))
-            }
-            (m, Payload::Chunked(r)) => {
-                let b = match m {
-                    "POST" => self.agent.post(url),
-                    "PATCH" => self.agent.patch(url),
-                    _ => self.agent.put(url),
-                };
-                with_headers!(b)
-                    .header("Content-Type", "application/octet-stream")
-                    .send(ureq::SendBody::from_reader(*r))
-            }
+            (m, Payload::None) => with_headers!(self.with_body(m, url)).send_empty(),
+            (m, Payload::Bytes(bytes, ct)) => with_headers!(self.with_body(m, url))
+                .header("Content-Type", *ct)
+                .send(*bytes),
+            (m, Payload::Stream(r, len)) => with_headers!(self.with_body(m, url))
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Length", &len.to_string())
+                .send(ureq::SendBody::from_reader(*r)),
+            // No length: ureq sends it chunked.
+            (m, Payload::Chunked(r)) => with_headers!(self.with_body(m, url))
+                .header("Content-Type", "application/octet-stream")
+                .send(ureq::SendBody::from_reader(*r)),
         };
         sent.map_err(|e| self.transport(&format!("{method} {url}"), e))
+    }
+
+    /// A request that carries a body: POST, PATCH, else PUT.
+    fn with_body(
+        &self,
+        method: &str,
+        url: &str,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        match method {
+            "POST" => self.agent.post(url),
+            "PATCH" => self.agent.patch(url),
+            _ => self.agent.put(url),
+        }
     }
 
     /// Sends a request with the credentials `scope` needs; on a 401 the
@@ -299,11 +287,7 @@ impl Registry {
     /// Learns how the registry wants to be authenticated (`GET /v2/`), so
     /// a streamed upload goes with the right credentials the first time.
     pub fn prepare(&self, scope: &str) -> Result<()> {
-        let known = self
-            .challenge
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_some();
+        let known = crate::lock(&self.challenge).is_some();
         if !known {
             let r = self.raw("GET", &self.url("/v2/"), &[], None, &mut Payload::None)?;
             if r.status() == 401 {
@@ -321,10 +305,7 @@ impl Registry {
             .and_then(parse_challenge);
         let found = parsed.is_some();
         if let Some(c) = parsed {
-            *self
-                .challenge
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(c);
+            *crate::lock(&self.challenge) = Some(c);
         }
         found
     }

@@ -47,10 +47,3 @@ pub enum RegistryError {
     #[error(transparent)]
     Store(#[from] berth_store::StoreError),
 }
-
-impl RegistryError {
-    /// Whether this is a "does not exist" answer.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::NotFound(_))
-    }
-}

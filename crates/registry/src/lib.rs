@@ -22,3 +22,9 @@ pub use client::{ClientOptions, Registry};
 pub use error::{RegistryError, Result};
 pub use pull::{pull, Event, Progress, PullOptions, Pulled};
 pub use push::{push, PushEvent, PushOptions, PushProgress, Pushed};
+
+/// A lock whose holder panicked is still good here: what each guards is
+/// written whole or not at all.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -77,11 +77,6 @@ pub struct Pulled {
     pub tag: Option<String>,
 }
 
-/// The short ID Docker shows for a layer: 12 hex digits of its blob.
-pub fn short(d: &Digest) -> String {
-    d.hex()[..12].to_owned()
-}
-
 /// Pulls `reference` (its tag, or `latest`, or its digest).
 pub fn pull(
     registry: &Registry,
@@ -335,7 +330,7 @@ fn fetch_layers(
                 layer.media_type
             )));
         }
-        let id = short(&layer.digest);
+        let id = layer.digest.short().to_owned();
         if store.layers().contains(chain) || store.blobs().contains(&layer.digest) {
             progress.event(Event::AlreadyExists { id });
         } else {
@@ -349,27 +344,20 @@ fn fetch_layers(
     std::thread::scope(|s| {
         for _ in 0..opts.parallel.max(1) {
             s.spawn(|| loop {
-                let next = queue
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .pop();
-                let Some((layer, chain, diff_id)) = next else {
+                // After a failure no worker starts another layer.
+                let failed = crate::lock(&first_error).is_some();
+                let next = crate::lock(&queue).pop();
+                let Some((layer, chain, diff_id)) = next.filter(|_| !failed) else {
                     break;
                 };
                 let fetched = fetch_and_unpack(
                     registry, store, repo, &layer, &chain, &diff_id, opts, progress,
                 );
                 if let Ok(true) = fetched {
-                    unpacked
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(chain.clone());
+                    crate::lock(unpacked).push(chain.clone());
                 }
                 if let Err(e) = fetched {
-                    first_error
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .get_or_insert(e);
+                    crate::lock(&first_error).get_or_insert(e);
                     break;
                 }
             });
@@ -397,7 +385,7 @@ fn fetch_and_unpack(
     opts: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<bool> {
-    let id = short(&layer.digest);
+    let id = layer.digest.short().to_owned();
     let total = layer.size;
     let report = |current| {
         progress.event(Event::Downloading {

@@ -75,11 +75,6 @@ pub struct Pushed {
     pub size: u64,
 }
 
-/// The short ID Docker shows for a layer being pushed: its diff ID's.
-fn short(d: &Digest) -> String {
-    d.hex()[..12].to_owned()
-}
-
 /// Pushes `image` to `reference`'s repository under its tag.
 pub fn push(
     registry: &Registry,
@@ -93,7 +88,12 @@ pub fn push(
     let tag = reference
         .tag()
         .unwrap_or(berth_image::reference::DEFAULT_TAG);
-    let ids: Vec<String> = image.diff_ids.iter().map(short).collect();
+    // Docker shows a layer being pushed by its diff ID's short form.
+    let ids: Vec<String> = image
+        .diff_ids
+        .iter()
+        .map(|d| d.short().to_owned())
+        .collect();
     for id in &ids {
         progress.event(PushEvent::Preparing { id: id.clone() });
     }
@@ -153,15 +153,15 @@ fn push_layers(
     std::thread::scope(|s| {
         for _ in 0..opts.parallel.max(1) {
             s.spawn(|| loop {
-                let failed = lock(&first_error).is_some();
-                let next = lock(&queue).pop();
+                let failed = crate::lock(&first_error).is_some();
+                let next = crate::lock(&queue).pop();
                 let Some((i, layer, id)) = next.filter(|_| !failed) else {
                     break;
                 };
                 match sender.send(layer, &id) {
-                    Ok(b) => lock(&done)[i] = Some(b),
+                    Ok(b) => crate::lock(&done)[i] = Some(b),
                     Err(e) => {
-                        lock(&first_error).get_or_insert(e);
+                        crate::lock(&first_error).get_or_insert(e);
                     }
                 }
             });
@@ -179,12 +179,6 @@ fn push_layers(
         .into_iter()
         .flatten()
         .collect())
-}
-
-/// A lock a panicked holder left is still good: what it guards is
-/// written whole or not at all.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn push_config(registry: &Registry, repo: &str, image: &Outgoing) -> Result<()> {

@@ -20,10 +20,6 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 /// with (a long upload) must not outlive it.
 const LEEWAY: Duration = Duration::from_secs(10);
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// A token and when to stop using it.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedToken {
@@ -58,19 +54,12 @@ impl Registry {
     /// registry's challenge asks for one and none is fresh (`refresh`:
     /// the registry refused the one we had).
     pub(crate) fn authorization(&self, scope: &str, refresh: bool) -> Result<Option<String>> {
-        let challenge = self
-            .challenge
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let challenge = crate::lock(&self.challenge).clone();
         match challenge {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(self.creds.as_ref().map(Credentials::basic)),
             Some(Challenge::Bearer { realm, service }) => {
-                let mut tokens = self
-                    .tokens
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut tokens = crate::lock(&self.tokens);
                 match tokens.get(scope) {
                     Some(t) if !refresh && Instant::now() < t.until => {
                         return Ok(Some(format!("Bearer {}", t.token)));
@@ -103,7 +92,7 @@ impl Registry {
         offline: bool,
     ) -> Result<TokenAnswer> {
         // A refresh token the server rotated replaces the one logged in.
-        let refresh = lock(&self.refresh_token)
+        let refresh = crate::lock(&self.refresh_token)
             .clone()
             .or_else(|| self.creds.as_ref().and_then(|c| c.identity_token.clone()));
         let refreshing = refresh.is_some();
@@ -140,7 +129,7 @@ impl Registry {
                 .filter(|t| !t.is_empty())
                 .inspect(|t| {
                     if refreshing {
-                        *lock(&self.refresh_token) = Some(t.clone());
+                        *crate::lock(&self.refresh_token) = Some(t.clone());
                     }
                 }),
         })

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use bollard::query_parameters::{PruneBuildOptions, PruneImagesOptions};
 use bollard::Docker;
 use clap::Subcommand;
@@ -190,6 +190,10 @@ async fn prune(
         return Ok(0);
     }
     let f = filters(filter)?;
+    // Refused before anything goes: the build cache's prune has none.
+    if !f.is_empty() {
+        bail!("berth system prune takes no --filter yet: the build cache cannot be filtered");
+    }
     let mut freed: i64 = 0;
     let containers = d
         .prune_containers(Some(bollard::query_parameters::PruneContainersOptions {
@@ -210,7 +214,7 @@ async fn prune(
         freed += v.space_reclaimed.unwrap_or(0);
         section("Deleted Volumes:", v.volumes_deleted.unwrap_or_default());
     }
-    freed += prune_images(d, all).await?;
+    freed += prune_images(d, all, f).await?;
     freed += prune_cache(d, all).await?;
     println!("Total reclaimed space: {}", human_size(freed));
     Ok(0)
@@ -228,8 +232,11 @@ fn section(title: &str, items: Vec<String>) {
 }
 
 /// Prunes images (dangling, or all unused); returns the bytes freed.
-async fn prune_images(d: &Docker, all: bool) -> Result<i64> {
-    let mut f = std::collections::HashMap::new();
+async fn prune_images(
+    d: &Docker,
+    all: bool,
+    mut f: std::collections::HashMap<String, Vec<String>>,
+) -> Result<i64> {
     if all {
         f.insert("dangling".to_owned(), vec!["false".to_owned()]);
     }
@@ -265,11 +272,11 @@ async fn prune_cache(d: &Docker, all: bool) -> Result<i64> {
 
 /// `berth image prune` / `berth builder prune`.
 pub async fn prune_one(d: &Docker, images: bool, cmd: &PruneOnly) -> Result<i32> {
-    let PruneOnly::Prune {
-        all,
-        force,
-        filter: _,
-    } = cmd;
+    let PruneOnly::Prune { all, force, filter } = cmd;
+    let f = filters(filter)?;
+    if !images && !f.is_empty() {
+        bail!("berth builder prune takes no --filter yet");
+    }
     let what = match (images, all) {
         (true, true) => "WARNING! This will remove all images without at least one container associated to them.",
         (true, false) => "WARNING! This will remove all dangling images.",
@@ -279,7 +286,7 @@ pub async fn prune_one(d: &Docker, images: bool, cmd: &PruneOnly) -> Result<i32>
         return Ok(0);
     }
     let freed = if images {
-        prune_images(d, *all).await?
+        prune_images(d, *all, f).await?
     } else {
         prune_cache(d, *all).await?
     };

@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use berth_registry::login::{config_dir, erase, registry_name, save, DOCKER_HUB_KEY};
+use berth_registry::login::{config_dir, config_key, erase, registry_name, save};
 use berth_registry::Credentials;
 use clap::Args;
 
@@ -93,11 +93,7 @@ fn credentials(a: &LoginArgs) -> Result<Credentials> {
 pub async fn login(socket: &Path, a: &LoginArgs) -> Result<i32> {
     let name = registry_name(a.server.as_deref().unwrap_or(""));
     let mut creds = credentials(a)?;
-    let server = if name == "docker.io" {
-        DOCKER_HUB_KEY.to_owned()
-    } else {
-        name.clone()
-    };
+    let server = config_key(&name);
     let body = serde_json::json!({
         "username": creds.username,
         "password": creds.password,
@@ -120,11 +116,7 @@ pub async fn login(socket: &Path, a: &LoginArgs) -> Result<i32> {
 /// `berth logout [SERVER]`.
 pub fn logout(server: Option<&str>) -> Result<i32> {
     let name = registry_name(server.unwrap_or(""));
-    let shown = if name == "docker.io" {
-        DOCKER_HUB_KEY.to_owned()
-    } else {
-        name.clone()
-    };
+    let shown = config_key(&name);
     let dir = config_dir()
         .ok_or_else(|| anyhow!("no docker config directory: set HOME or DOCKER_CONFIG"))?;
     if erase(&dir, &name)? {

@@ -2,7 +2,7 @@
 //! prune`, with docker's flags and output.
 
 use anyhow::Result;
-use bollard::models::{ContainerUpdateBody, RestartPolicy};
+use bollard::models::ContainerUpdateBody;
 use bollard::query_parameters::{
     CommitContainerOptions, PruneContainersOptions, RenameContainerOptions, TopOptions,
 };
@@ -128,7 +128,7 @@ pub async fn update(d: &Docker, a: &UpdateArgs) -> Result<i32> {
         cpu_period: a.cpu_period,
         cpuset_cpus: a.cpuset_cpus.clone(),
         pids_limit: a.pids_limit,
-        restart_policy: restart_policy.map(|p: RestartPolicy| p),
+        restart_policy,
         ..ContainerUpdateBody::default()
     };
     each(&a.containers, |n| {

@@ -130,16 +130,24 @@ fn v1(at: &dyn Fn(&str, &str) -> PathBuf) -> Value {
             "stats": memory_stat,
         },
         "pids_stats": pids(&at("pids", "pids.current"), &at("pids", "pids.max")),
-        "blkio_stats": {
-            "io_service_bytes_recursive": blkio_v1(&read(&at("blkio", "blkio.throttle.io_service_bytes_recursive"))),
-            "io_serviced_recursive": blkio_v1(&read(&at("blkio", "blkio.throttle.io_serviced_recursive"))),
-            "io_queue_recursive": null,
-            "io_service_time_recursive": null,
-            "io_wait_time_recursive": null,
-            "io_merged_recursive": null,
-            "io_time_recursive": null,
-            "sectors_recursive": null,
-        },
+        "blkio_stats": blkio(
+            blkio_v1(&read(&at("blkio", "blkio.throttle.io_service_bytes_recursive"))),
+            blkio_v1(&read(&at("blkio", "blkio.throttle.io_serviced_recursive"))),
+        ),
+    })
+}
+
+/// Docker's blkio_stats: bytes and operations; the v1-only rest null.
+fn blkio(bytes: Value, ios: Value) -> Value {
+    json!({
+        "io_service_bytes_recursive": bytes,
+        "io_serviced_recursive": ios,
+        "io_queue_recursive": null,
+        "io_service_time_recursive": null,
+        "io_wait_time_recursive": null,
+        "io_merged_recursive": null,
+        "io_time_recursive": null,
+        "sectors_recursive": null,
     })
 }
 
@@ -170,16 +178,7 @@ fn v2(dir: &Path) -> Value {
             "stats": keyed(&read(&dir.join("memory.stat"))),
         },
         "pids_stats": pids(&dir.join("pids.current"), &dir.join("pids.max")),
-        "blkio_stats": {
-            "io_service_bytes_recursive": bytes,
-            "io_serviced_recursive": ios,
-            "io_queue_recursive": null,
-            "io_service_time_recursive": null,
-            "io_wait_time_recursive": null,
-            "io_merged_recursive": null,
-            "io_time_recursive": null,
-            "sectors_recursive": null,
-        },
+        "blkio_stats": blkio(bytes, ios),
     })
 }
 

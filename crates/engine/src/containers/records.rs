@@ -15,21 +15,12 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE containers (
     record TEXT NOT NULL
 );"];
 
-fn db_err(context: &str) -> impl FnOnce(rusqlite::Error) -> EngineError + '_ {
-    move |e| {
-        EngineError::new(
-            ErrorKind::Internal,
-            format!("metadata database: {context}: {e}"),
-        )
-    }
-}
-
 /// Opens the database and applies this service's migrations.
 pub fn open(path: &Path) -> Result<Connection> {
     // Container state is re-derived from the shims at start-up anyway:
     // synchronous=NORMAL saves an fsync on the `run` path.
     berth_store::db::open_component(path, COMPONENT, MIGRATIONS)
-        .map_err(|(context, e)| db_err(context)(e))
+        .map_err(|(context, e)| EngineError::db(context)(e))
 }
 
 fn encode(r: &Record) -> Result<String> {
@@ -42,6 +33,16 @@ pub fn insert(conn: &Connection, r: &Record) -> Result<()> {
         "INSERT INTO containers (id, name, record) VALUES (?1, ?2, ?3)",
         rusqlite::params![r.id, r.name, encode(r)?],
     );
+    named_write(conn, r, res, "recording a container")
+}
+
+/// A write that sets a record's name: a taken name is a conflict.
+fn named_write(
+    conn: &Connection,
+    r: &Record,
+    res: rusqlite::Result<usize>,
+    what: &'static str,
+) -> Result<()> {
     match res {
         Ok(_) => Ok(()),
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -49,7 +50,7 @@ pub fn insert(conn: &Connection, r: &Record) -> Result<()> {
         {
             Err(name_conflict(conn, &r.name))
         }
-        Err(e) => Err(db_err("recording a container")(e)),
+        Err(e) => Err(EngineError::db(what)(e)),
     }
 }
 
@@ -59,7 +60,7 @@ pub fn update(conn: &Connection, r: &Record) -> Result<()> {
         "UPDATE containers SET record = ?2 WHERE id = ?1",
         rusqlite::params![r.id, encode(r)?],
     )
-    .map_err(db_err("updating a container"))?;
+    .map_err(EngineError::db("updating a container"))?;
     Ok(())
 }
 
@@ -69,15 +70,7 @@ pub fn rename(conn: &Connection, r: &Record) -> Result<()> {
         "UPDATE containers SET name = ?2, record = ?3 WHERE id = ?1",
         rusqlite::params![r.id, r.name, encode(r)?],
     );
-    match res {
-        Ok(_) => Ok(()),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Err(name_conflict(conn, &r.name))
-        }
-        Err(e) => Err(db_err("renaming a container")(e)),
-    }
+    named_write(conn, r, res, "renaming a container")
 }
 
 /// Docker's conflict for a taken name.
@@ -98,7 +91,7 @@ fn name_conflict(conn: &Connection, name: &str) -> EngineError {
 /// Deletes a record.
 pub fn delete(conn: &Connection, id: &str) -> Result<()> {
     conn.execute("DELETE FROM containers WHERE id = ?1", [id])
-        .map_err(db_err("removing a container"))?;
+        .map_err(EngineError::db("removing a container"))?;
     Ok(())
 }
 
@@ -106,11 +99,11 @@ pub fn delete(conn: &Connection, id: &str) -> Result<()> {
 pub fn all(conn: &Connection) -> Result<Vec<Record>> {
     let mut stmt = conn
         .prepare_cached("SELECT record FROM containers")
-        .map_err(db_err("listing containers"))?;
+        .map_err(EngineError::db("listing containers"))?;
     let rows: Vec<String> = stmt
         .query_map([], |r| r.get(0))
         .and_then(Iterator::collect)
-        .map_err(db_err("listing containers"))?;
+        .map_err(EngineError::db("listing containers"))?;
     rows.iter()
         .map(|s| {
             serde_json::from_str(s).map_err(|e| {
@@ -130,7 +123,7 @@ pub fn name_taken(conn: &Connection, name: &str) -> Result<bool> {
     })
     .optional()
     .map(|r| r.is_some())
-    .map_err(db_err("checking a name"))
+    .map_err(EngineError::db("checking a name"))
 }
 
 /// The record a name, ID or unique ID prefix designates, as Docker
@@ -144,17 +137,17 @@ pub fn find(conn: &Connection, name: &str) -> Result<Record> {
     let exact: Option<String> = conn
         .query_row("SELECT record FROM containers WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1", [key], |r| r.get(0))
         .optional()
-        .map_err(db_err("finding a container"))?;
+        .map_err(EngineError::db("finding a container"))?;
     let raw = match exact {
         Some(r) => r,
         None => {
             let mut stmt = conn
                 .prepare_cached("SELECT record FROM containers WHERE id >= ?1 AND id < ?2 LIMIT 2")
-                .map_err(db_err("finding a container"))?;
+                .map_err(EngineError::db("finding a container"))?;
             let hits: Vec<String> = stmt
                 .query_map([key.to_owned(), format!("{key}g")], |r| r.get(0))
                 .and_then(Iterator::collect)
-                .map_err(db_err("finding a container"))?;
+                .map_err(EngineError::db("finding a container"))?;
             match hits.as_slice() {
                 [one] => one.clone(),
                 [] => return Err(not_found()),

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::cgstats::{sample, Cgroups};
 use super::model::{Record, Status};
-use super::{internal, ContainerService};
+use super::{internal, now, ContainerService};
 use crate::error::Result;
 
 /// How often a streamed sample comes, as under Docker.
@@ -28,10 +28,6 @@ pub struct StatsOptions {
     /// With `stream=0`: at once, without the second sample that fills
     /// `precpu_stats`.
     pub one_shot: bool,
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 /// The host's memory, which stands in for "no limit".
