@@ -47,8 +47,9 @@ def main():
     ap.add_argument("--berth", default=os.path.join(REPO, "target/release/berth"))
     args = ap.parse_args()
     figures = known_figures(os.path.join(os.path.dirname(args.instances), "README.md"))
-    print("| instance | berth | time (s) | proven | best greedy | optimum | LP bound | vs optimum | vs LP |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| instance | berth | time (s) | proven | best greedy | optimum | LP bound | vs optimum | vs LP"
+          " | berth / greedy |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     reached = known = within = 0
     for name in sorted(os.listdir(args.instances)):
         if not name.endswith(".json"):
@@ -61,7 +62,9 @@ def main():
         wall = time.perf_counter() - start
         v = json.loads(out.stdout)
         greedy, optimum, lp = figures.get(inst, (None, None, None))
-        vs_opt = vs_lp = ""
+        vs_opt = vs_lp = vs_greedy = ""
+        if greedy:
+            vs_greedy = f"{v['cost'] / greedy:.4f}"
         if optimum:
             known += 1
             reached += v["cost"] <= optimum
@@ -71,7 +74,7 @@ def main():
             within += optimum is None and v["cost"] <= lp * 1.01
         fmt = lambda x: "—" if x is None else f"{x:.0f}"
         print(f"| {inst} | {v['cost']:.0f} | {wall:.2f} | {'yes' if v['optimal'] else 'no'} | "
-              f"{fmt(greedy)} | {fmt(optimum)} | {fmt(lp)} | {vs_opt} | {vs_lp} |")
+              f"{fmt(greedy)} | {fmt(optimum)} | {fmt(lp)} | {vs_opt} | {vs_lp} | {vs_greedy} |")
         sys.stdout.flush()
     unknown = sum(1 for f in figures.values() if f[1] is None)
     print(f"\nknown optima reached: {reached}/{known}; "
