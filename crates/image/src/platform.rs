@@ -70,6 +70,16 @@ pub fn select<'a>(list: &'a [Descriptor], want: &Platform) -> Option<&'a Descrip
         .find(|d| d.platform.as_ref().is_some_and(|p| want.accepts(p)))
 }
 
+/// The manifest of an archive's index to load: its only entry whatever
+/// its platform (the user chose this archive; `docker load` takes it),
+/// else this machine's.
+pub fn for_archive(list: &[Descriptor]) -> Option<&Descriptor> {
+    match list {
+        [only] => Some(only),
+        _ => select(list, &Platform::host()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +114,13 @@ mod tests {
         assert!(Platform::parse("linux").is_none());
         assert!(Platform::parse("a/b/c/d").is_none());
         assert!(select(&list, &Platform::host()).is_some());
+        // arm64 without a variant is v8 (an arm64 host asks for v8).
+        let bare = [entry("linux/arm64")];
+        assert!(select(&bare, &Platform::parse("linux/arm64/v8").unwrap()).is_some());
+        assert!(select(&bare, &Platform::parse("linux/amd64").unwrap()).is_none());
+        // An archive's only manifest loads whatever its platform.
+        let foreign = [entry("linux/s390x")];
+        assert_eq!(for_archive(&foreign), Some(&foreign[0]));
+        assert!(for_archive(&list).is_some());
     }
 }

@@ -252,3 +252,22 @@ fn bad_specs_name_the_culprit() {
     // JSON objects cannot repeat keys usefully: the parser keeps the last.
     assert!(matches!(parse("[1]"), PlanError::Syntax(_)));
 }
+
+#[test]
+fn a_spent_time_limit_still_gives_a_valid_plan_unproven() {
+    let mut rng = SmallRng::seed_from_u64(9);
+    let p = random_problem(&mut rng, (30, 40, 20), true);
+    // No time: the exact search gives up at once.
+    assert!(exact::solve(&p, Instant::now()).is_none());
+    let s = berth_plan::solve(
+        &p,
+        &Limits {
+            time: Duration::ZERO,
+            restarts: 4,
+        },
+    );
+    assert!(!s.optimal);
+    assert_eq!(s.lower_bound, plan::distinct_steps_bound(&p));
+    assert_eq!(checked_cost(&p, &s.plan), s.cost);
+    assert!(s.cost <= plan::no_sharing_cost(&p));
+}

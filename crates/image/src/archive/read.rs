@@ -305,14 +305,13 @@ fn select_manifest(
             Ok(*m)
         }
         Document::Index(i) => {
-            let pick = crate::platform::select(&i.manifests, &crate::manifest::Platform::host())
-                .ok_or_else(|| {
-                    ImageError::InvalidArchive(format!(
-                        "index {} has no manifest for linux/{}",
-                        d.digest,
-                        host_arch()
-                    ))
-                })?;
+            let pick = crate::platform::for_archive(&i.manifests).ok_or_else(|| {
+                ImageError::InvalidArchive(format!(
+                    "index {} has no manifest for linux/{}",
+                    d.digest,
+                    host_arch()
+                ))
+            })?;
             select_manifest(scan, pick, sink, depth + 1)
         }
     }
