@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use bollard::{ClientVersion, Docker};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 /// Where the daemon listens unless told otherwise.
@@ -109,21 +110,12 @@ pub async fn wait_registered(
     id: &str,
     condition: &str,
 ) -> Result<impl Future<Output = Result<i64>>> {
-    let stream = tokio::net::UnixStream::connect(socket)
-        .await
-        .with_context(|| format!("connecting to {}", socket.display()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
     let req = hyper::Request::post(format!("/v1.41/containers/{id}/wait?condition={condition}"))
         .header(hyper::header::HOST, "berth")
         .body(Empty::<Bytes>::new())?;
-    let resp = sender.send_request(req).await?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.into_body().collect().await?.to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let message = v["message"].as_str().unwrap_or("").to_owned();
-        return Err(anyhow!(super::DaemonError(message)));
+    let resp = send(socket, req).await?;
+    if !resp.status().is_success() {
+        return Err(daemon_error(resp).await);
     }
     Ok(async move {
         let body = resp.into_body().collect().await?.to_bytes();
@@ -159,11 +151,6 @@ async fn request_json(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<serde_json::Value> {
-    let stream = tokio::net::UnixStream::connect(socket)
-        .await
-        .with_context(|| format!("connecting to {}", socket.display()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
     let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
     let req = hyper::Request::builder()
         .method(method)
@@ -171,15 +158,49 @@ async fn request_json(
         .header(hyper::header::HOST, "berth")
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(bytes))?;
-    let resp = sender.send_request(req).await?;
-    let status = resp.status();
-    let body = resp.into_body().collect().await?.to_bytes();
-    let v: serde_json::Value = serde_json::from_slice(&body).context("the daemon's answer")?;
-    if !status.is_success() {
-        let message = v["message"].as_str().unwrap_or("").to_owned();
-        return Err(anyhow!(super::DaemonError(message)));
+    let resp = send(socket, req).await?;
+    if !resp.status().is_success() {
+        return Err(daemon_error(resp).await);
     }
-    Ok(v)
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .context("reading the daemon's answer")?
+        .to_bytes();
+    serde_json::from_slice(&body).context("the daemon's answer")
+}
+
+/// One request on a connection of its own.
+async fn send<B>(socket: &Path, req: hyper::Request<B>) -> Result<hyper::Response<Incoming>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let what = format!("{} {}", req.method(), req.uri());
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .with_context(|| format!("connecting to {}", socket.display()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("talking to the daemon")?;
+    tokio::spawn(conn);
+    sender.send_request(req).await.context(what)
+}
+
+/// The daemon's error answer: its `message`, else the status.
+async fn daemon_error(resp: hyper::Response<Incoming>) -> anyhow::Error {
+    let status = resp.status();
+    let body = match resp.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return anyhow!(e).context(format!("reading the daemon's {status} answer")),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    match v["message"].as_str() {
+        Some(m) => anyhow!(super::DaemonError(m.to_owned())),
+        None => anyhow!(super::DaemonError(status.to_string())),
+    }
 }
 
 /// `POST path` (unversioned) whose answer is a stream of JSON lines, for
@@ -191,27 +212,16 @@ pub async fn post_json_lines(
     headers: &[(&str, String)],
     mut each: impl FnMut(serde_json::Value) -> Result<()>,
 ) -> Result<()> {
-    let stream = tokio::net::UnixStream::connect(socket)
-        .await
-        .with_context(|| format!("connecting to {}", socket.display()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
     let mut req =
         hyper::Request::post(format!("/v1.41{path}")).header(hyper::header::HOST, "berth");
     for (k, v) in headers {
         req = req.header(*k, v.as_str());
     }
-    let resp = sender
-        .send_request(req.body(Empty::<Bytes>::new())?)
-        .await?;
-    let status = resp.status();
-    let mut body = resp.into_body();
-    if !status.is_success() {
-        let bytes = body.collect().await?.to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let message = v["message"].as_str().unwrap_or("").to_owned();
-        return Err(anyhow!(super::DaemonError(message)));
+    let resp = send(socket, req.body(Empty::<Bytes>::new())?).await?;
+    if !resp.status().is_success() {
+        return Err(daemon_error(resp).await);
     }
+    let mut body = resp.into_body();
     let mut pending: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame?.into_data() else {
