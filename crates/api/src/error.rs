@@ -67,6 +67,15 @@ pub async fn not_found() -> ApiError {
 }
 
 /// The 404 of a path no route serves.
+/// A request's JSON body; an empty one is the default (Docker's clients
+/// send none where every field is optional).
+pub fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+}
+
 pub fn page_not_found() -> ApiError {
     ApiError(EngineError::new(ErrorKind::NotFound, "page not found"))
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use crate::attach::{finish, splice, switching_protocols, RAW_STREAM};
-use crate::error::{blocking, ApiError};
+use crate::error::{blocking, json_body, ApiError};
 use crate::query::Query;
 use crate::stream::writer_body;
 use crate::Backends;
@@ -28,14 +28,6 @@ pub fn routes() -> Router<Backends> {
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
-
-/// A JSON body, or Docker's 400 (an empty body is the defaults).
-fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
-}
 
 async fn create(
     State(b): State<Backends>,

@@ -12,7 +12,7 @@ use berth_engine::containers::stats::StatsOptions;
 use berth_engine::containers::update::UpdateRequest;
 use serde_json::json;
 
-use crate::error::{blocking, ApiError};
+use crate::error::{blocking, json_body, ApiError};
 use crate::query::Query;
 use crate::stream::writer_body;
 use crate::Backends;
@@ -46,8 +46,7 @@ async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response> {
-    let req: UpdateRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+    let req: UpdateRequest = json_body(&body)?;
     let warnings = blocking(move || b.containers.update(&id, &req)).await?;
     Ok(Json(json!({ "Warnings": warnings })).into_response())
 }
@@ -116,14 +115,8 @@ async fn top(
 /// the body a container config whose fields replace the container's.
 async fn commit(State(b): State<Backends>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response> {
     let q = Query::parse(q.as_deref());
-    let config = if body.iter().all(u8::is_ascii_whitespace) || &body[..] == b"null" {
-        None
-    } else {
-        Some(
-            serde_json::from_slice(&body)
-                .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?,
-        )
-    };
+    // No body and `null` both mean no changes to the config.
+    let config: Option<_> = json_body(&body)?;
     let reference = q.get("repo").filter(|r| !r.is_empty()).map(|repo| {
         match q.get("tag").filter(|t| !t.is_empty()) {
             Some(tag) => format!("{repo}:{tag}"),
