@@ -2,12 +2,11 @@
 //! (`docker login` asks the daemon whether credentials open a registry)
 //! and `GET /distribution/{name}/json` (what a name points to there).
 
-use berth_image::Reference;
 use berth_registry::login::registry_name;
-use berth_registry::{ClientOptions, Credentials, DockerConfig, Registry};
+use berth_registry::{ClientOptions, Credentials, Registry};
 use serde_json::{json, Value};
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::pull::registry_error;
 
 /// The body of `POST /auth`.
@@ -41,11 +40,8 @@ pub fn login(opts: &ClientOptions, req: &AuthRequest) -> Result<Option<String>> 
 /// `GET /distribution/{name}/json`: the descriptor of what `name` names
 /// in its registry and the platforms it has images for.
 pub fn inspect(opts: &ClientOptions, name: &str, registry_auth: &str) -> Result<Value> {
-    let reference: Reference = name
-        .parse()
-        .map_err(|e| EngineError::invalid(format!("invalid reference format: {e}")))?;
-    let creds = berth_registry::auth::from_registry_auth(registry_auth)
-        .or_else(|| DockerConfig::load().credentials(reference.domain()));
+    let reference = crate::pull::parse_reference(name)?;
+    let creds = crate::pull::credentials(registry_auth, &reference);
     let endpoints = Registry::pull_endpoints(&reference, creds, opts);
     let d = crate::pull::first_that_answers(&endpoints, |r| {
         berth_registry::inspect::inspect(r, &reference)

@@ -67,6 +67,22 @@ impl Progress for Lines {
     }
 }
 
+/// A name as a request gives it, or Docker's 400.
+pub(crate) fn parse_reference(name: &str) -> Result<Reference> {
+    name.parse()
+        .map_err(|e| EngineError::invalid(format!("invalid reference format: {e}")))
+}
+
+/// The credentials for `reference`'s registry: the client's
+/// (`X-Registry-Auth`), else the daemon's own docker config.
+pub(crate) fn credentials(
+    registry_auth: &str,
+    reference: &Reference,
+) -> Option<berth_registry::Credentials> {
+    berth_registry::auth::from_registry_auth(registry_auth)
+        .or_else(|| DockerConfig::load().credentials(reference.domain()))
+}
+
 /// One reference, with Docker's closing status line: from the first
 /// endpoint that gives it (a mirror that fails hands over to the next,
 /// and at last to the registry itself, as dockerd does).
@@ -128,18 +144,14 @@ pub fn start(
         t if t.contains(':') => format!("{}@{t}", req.image),
         t => format!("{}:{t}", req.image),
     };
-    let reference: Reference = name
-        .parse()
-        .map_err(|e| EngineError::invalid(format!("invalid reference format: {e}")))?;
+    let reference = parse_reference(&name)?;
     let platform = match req.platform.as_str() {
         "" => Platform::host(),
         p => Platform::parse(p).ok_or_else(|| {
             EngineError::invalid(format!("invalid platform {p:?}: want os/arch[/variant]"))
         })?,
     };
-    // The client's credentials, else the daemon's own docker config.
-    let creds = berth_registry::auth::from_registry_auth(&req.registry_auth)
-        .or_else(|| DockerConfig::load().credentials(reference.domain()));
+    let creds = credentials(&req.registry_auth, &reference);
     let endpoints = Registry::pull_endpoints(&reference, creds, registry_opts);
     // No tag and no digest: every tag of the repository, as dockerd does.
     let all_tags = reference.tag().is_none() && reference.digest().is_none();

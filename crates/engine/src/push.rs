@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use berth_image::Reference;
-use berth_registry::{ClientOptions, DockerConfig, PushEvent, PushOptions, PushProgress, Registry};
+use berth_registry::{ClientOptions, PushEvent, PushOptions, PushProgress, Registry};
 use berth_store::Store;
 use serde_json::json;
 
@@ -64,11 +64,7 @@ pub fn start(
     registry_opts: &ClientOptions,
     req: &PushRequest,
 ) -> Result<ProgressStream> {
-    let repo: Reference = req
-        .name
-        .parse()
-        .map_err(|e| EngineError::invalid(format!("invalid reference format: {e}")))?;
-    let repo = repo.without_tag_or_digest();
+    let repo = crate::pull::parse_reference(&req.name)?.without_tag_or_digest();
     let tags = if req.tag.is_empty() {
         store.tags_of(&repo.to_string())?
     } else {
@@ -87,8 +83,7 @@ pub fn start(
     if targets.is_empty() {
         return Err(not_local(&repo.familiar()));
     }
-    let creds = berth_registry::auth::from_registry_auth(&req.registry_auth)
-        .or_else(|| DockerConfig::load().credentials(repo.domain()));
+    let creds = crate::pull::credentials(&req.registry_auth, &repo);
     let registry = Registry::new(&repo, creds, registry_opts);
     let opts = PushOptions {
         parallel: registry_opts.concurrent_uploads,
