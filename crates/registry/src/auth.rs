@@ -96,6 +96,7 @@ struct AuthEntry {
 }
 
 use crate::login::DOCKER_HUB_KEY;
+use berth_image::reference::DEFAULT_DOMAIN;
 
 impl DockerConfig {
     /// The config at its usual place (nothing when there is none).
@@ -117,7 +118,7 @@ impl DockerConfig {
     /// Hub is `docker.io`): a helper's when one is configured, else the
     /// stored `auth`.
     pub fn credentials(&self, registry: &str) -> Option<Credentials> {
-        let key = if registry == "docker.io" || registry == "registry-1.docker.io" {
+        let key = if registry == DEFAULT_DOMAIN || registry == crate::client::DOCKER_HUB_REGISTRY {
             DOCKER_HUB_KEY
         } else {
             registry

@@ -17,6 +17,7 @@ use ureq::Body;
 use crate::auth::{parse_challenge, Challenge, Credentials};
 use crate::error::{RegistryError, Result};
 use crate::token::CachedToken;
+use berth_image::reference::DEFAULT_DOMAIN;
 
 /// Docker Hub's registry host (`docker.io` is its name, not its address).
 pub const DOCKER_HUB_REGISTRY: &str = "registry-1.docker.io";
@@ -122,7 +123,7 @@ impl Registry {
 
     /// The registry called `name` (`docker.io`, `127.0.0.1:5000`).
     pub fn named(name: &str, creds: Option<Credentials>, opts: &ClientOptions) -> Self {
-        let host = if name == "docker.io" {
+        let host = if name == DEFAULT_DOMAIN {
             DOCKER_HUB_REGISTRY
         } else {
             name
@@ -146,7 +147,7 @@ impl Registry {
     ) -> Vec<Self> {
         let name = reference.domain();
         let mut endpoints = Vec::new();
-        if name == "docker.io" {
+        if name == DEFAULT_DOMAIN {
             for m in &opts.mirrors {
                 let base = m.trim_end_matches('/').to_owned();
                 endpoints.push(Self::at(name, base, creds.clone(), opts));
@@ -476,16 +477,9 @@ pub fn status_error(method: &'static str, url: &str, r: &mut Response<Body>) -> 
     }
 }
 
-/// Percent-encoding of a query value.
+/// A query or form value, `application/x-www-form-urlencoded`.
 pub(crate) fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::auth::{parse_challenge, Challenge, Credentials};
 use crate::client::{status_error, Payload, Registry};
 use crate::error::{RegistryError, Result};
+use berth_image::reference::DEFAULT_DOMAIN;
 
 /// The key Docker Hub's credentials are kept under.
 pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -28,14 +29,16 @@ pub fn registry_name(server: &str) -> String {
         .next()
         .unwrap_or_default();
     match host {
-        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_owned(),
+        "" | "index.docker.io" | "registry-1.docker.io" | DEFAULT_DOMAIN => {
+            DEFAULT_DOMAIN.to_owned()
+        }
         h => h.to_owned(),
     }
 }
 
 /// Where a client keeps the credentials of registry `name`.
 pub fn config_key(name: &str) -> String {
-    if name == "docker.io" {
+    if name == DEFAULT_DOMAIN {
         DOCKER_HUB_KEY.to_owned()
     } else {
         name.to_owned()

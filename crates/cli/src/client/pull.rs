@@ -40,6 +40,18 @@ pub fn credentials(name: &str) -> Option<DockerCredentials> {
     })
 }
 
+/// `fromImage` and `tag` for a name: the docker CLI sends a digest as
+/// the tag, and `latest` when there is neither.
+fn image_and_tag(name: &str) -> (String, String) {
+    match name.split_once('@') {
+        Some((image, digest)) => (image.to_owned(), digest.to_owned()),
+        None => {
+            let (image, tag) = super::images::split_tag(name);
+            (image, tag.unwrap_or_else(|| "latest".to_owned()))
+        }
+    }
+}
+
 /// `berth pull`.
 pub async fn pull(d: &Docker, a: &PullArgs) -> Result<i32> {
     if a.all_tags
@@ -47,13 +59,10 @@ pub async fn pull(d: &Docker, a: &PullArgs) -> Result<i32> {
     {
         bail!("tag can't be used with --all-tags/-a");
     }
-    let (image, tag) = match a.name.split_once('@') {
-        Some((image, digest)) => (image.to_owned(), digest.to_owned()),
-        None if a.all_tags => (a.name.clone(), String::new()),
-        None => {
-            let (image, tag) = super::images::split_tag(&a.name);
-            (image, tag.unwrap_or_else(|| "latest".to_owned()))
-        }
+    let (image, tag) = if a.all_tags {
+        (a.name.clone(), String::new())
+    } else {
+        image_and_tag(&a.name)
     };
     let opts = CreateImageOptions {
         from_image: Some(image),
@@ -96,13 +105,7 @@ pub async fn pull(d: &Docker, a: &PullArgs) -> Result<i32> {
 /// The pull `run` and `create` make for an image that is not here: its
 /// progress on stderr, as docker's.
 pub async fn pull_quietly(d: &Docker, name: &str) -> Result<()> {
-    let (image, tag) = match name.split_once('@') {
-        Some((image, digest)) => (image.to_owned(), digest.to_owned()),
-        None => {
-            let (image, tag) = super::images::split_tag(name);
-            (image, tag.unwrap_or_else(|| "latest".to_owned()))
-        }
-    };
+    let (image, tag) = image_and_tag(name);
     let opts = CreateImageOptions {
         from_image: Some(image),
         tag: Some(tag),
