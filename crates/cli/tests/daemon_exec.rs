@@ -132,7 +132,7 @@ fn exec_with_a_tty_is_sized_like_the_client() {
         // (busybox's `stty size` exits 0 on a 0x0 terminal: test its output)
         (
             "docker",
-            "until [ -n \"$(stty size 2>/dev/null)\" ]; do sleep 0.01; done; stty size",
+            "i=0; until [ -n \"$(stty size 2>/dev/null)\" ] || [ $i -ge 3000 ]; do i=$((i+1)); sleep 0.01; done; stty size",
         ),
     ] {
         let inner = format!(

@@ -186,7 +186,6 @@ impl ContainerService {
             size,
             ..
         } = self.claim(id)?;
-        self.update_exec(id, |e| e.size = None);
         let size = start.console_size.map(|[h, w]| (h, w)).or(size);
         let started = self.spawn_exec(id, &container, &config, start, size);
         let (stream, pid) = match started {
@@ -220,6 +219,8 @@ impl ContainerService {
     }
 
     /// Marks a created exec running (an exec runs once), or says why not.
+    /// A size asked for before is taken in the same step: one asked for
+    /// later waits for the pid (exec_resize), none falls between.
     fn claim(&self, id: &str) -> Result<ExecRecord> {
         let mut execs = self.execs.lock();
         let e = execs.get_mut(id).ok_or_else(|| no_such_exec(id))?;
@@ -234,7 +235,9 @@ impl ContainerService {
             )),
             ExecState::Created => {
                 e.state = ExecState::Running;
-                Ok(e.clone())
+                let claimed = e.clone();
+                e.size = None;
+                Ok(claimed)
             }
         }
     }
