@@ -60,7 +60,7 @@ async fn df(State(b): State<Backends>) -> Result<impl IntoResponse, ApiError> {
         .map(|c| {
             serde_json::json!({
                 "ID": c.id,
-                "Parent": "",
+                "Parent": c.parent,
                 "Type": "regular",
                 "Description": c.description,
                 "InUse": c.in_use,
@@ -69,6 +69,11 @@ async fn df(State(b): State<Backends>) -> Result<impl IntoResponse, ApiError> {
                 "CreatedAt": rfc3339(c.created),
                 "LastUsedAt": rfc3339(c.last_used),
                 "UsageCount": c.uses,
+                // berth's own (clients ignore what they do not know):
+                // what the build planner needs of the cache.
+                "Image": c.image,
+                "ParentImage": c.parent_image,
+                "DurationMs": c.duration_ms,
             })
         })
         .collect();

@@ -100,10 +100,21 @@ impl Archive {
         };
         let mut written = 0u64;
         let mut tar = tar::Archive::new(stream);
-        let entries = tar.entries().map_err(bad_tar)?;
-        for entry in entries {
-            let mut entry = entry.map_err(bad_tar)?;
-            let Some(node) = read_node(&mut entry, &mut writer, &mut written, limit)? else {
+        let mut entries = tar.entries().map_err(bad_tar)?;
+        // Whether the last entry's data was all there (only its padding
+        // can be missing then).
+        let mut whole = true;
+        loop {
+            let mut entry = match entries.next() {
+                None => break,
+                Some(Ok(entry)) => entry,
+                Some(Err(e)) if whole && is_missing_padding(&e) => break,
+                Some(Err(e)) => return Err(bad_tar(e)),
+            };
+            let size = entry.size();
+            let node = read_node(&mut entry, &mut writer, &mut written, limit)?;
+            whole = size == 0 || matches!(&node, Some(Incoming::Node(n)) if n.kind == Kind::File);
+            let Some(node) = node else {
                 continue;
             };
             let path = entry.path().map_err(bad_tar)?.into_owned();
@@ -335,6 +346,14 @@ fn read_node<R: Read>(
                 }
             }
             node.size = *written - node.offset;
+            if node.size != entry.size() {
+                return Err(BuildError::Invalid(format!(
+                    "the build context is not a valid tar archive: {} ends after {} of its {} bytes",
+                    entry.path().map_err(bad_tar)?.display(),
+                    node.size,
+                    entry.size()
+                )));
+            }
             node.hash = hash.finalize().into();
         }
         tar::EntryType::Symlink | tar::EntryType::Link => {
@@ -352,6 +371,14 @@ fn read_node<R: Read>(
         _ => return Ok(None),
     }
     Ok(Some(Incoming::Node(node)))
+}
+
+/// The stream ended in the padding after an entry's data, with no end
+/// blocks: what the docker CLI sends when `-f` names a Dockerfile outside
+/// the context (its tar wrapper closes the pipe before the tar writer).
+/// Go's tar reader takes that as the end; so does this.
+fn is_missing_padding(e: &io::Error) -> bool {
+    e.to_string().contains("unexpected EOF during skip")
 }
 
 fn bad_tar(e: io::Error) -> BuildError {
@@ -423,6 +450,38 @@ mod tests {
         })
         .unwrap();
         seen
+    }
+
+    /// A tar of one file `name` with `content`, cut after `keep` bytes.
+    fn cut_tar(content: &[u8], keep: usize) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "Dockerfile", content).unwrap();
+        let mut out = b.into_inner().unwrap();
+        out.truncate(keep);
+        out
+    }
+
+    #[test]
+    fn a_stream_ending_in_an_entrys_padding_ends_there() {
+        // The docker CLI's context with an outside Dockerfile: no padding
+        // after the last entry, no end blocks. Go's reader takes it.
+        let tar = cut_tar(b"FROM scratch\n", 512 + 13);
+        let (_s, t) = received(&tar);
+        let seen = listing(&t, "Dockerfile");
+        assert_eq!(seen[0].5, "FROM scratch\n");
+        // Cut inside the data: refused, naming the file.
+        let scratch = tempfile::tempdir().unwrap();
+        let err = Archive::receive(&cut_tar(&[b'x'; 2000], 512 + 1000)[..], scratch.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Dockerfile ends after 1000 of its 2000 bytes"),
+            "{err}"
+        );
     }
 
     #[test]

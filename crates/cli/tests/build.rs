@@ -701,3 +701,17 @@ fn a_daemon_killed_during_a_step_removes_the_step_when_it_comes_back() {
         .fails(&["image", "inspect", "orphan:1"])
         .contains("o such image"));
 }
+
+#[test]
+fn docker_build_takes_a_dockerfile_from_outside_the_context() {
+    // The docker CLI sends such a Dockerfile appended to the context,
+    // with no end blocks (nor padding after its last entry).
+    let d = Daemon::start();
+    d.import_busybox();
+    let ctx = context(&[("me.txt", "inside\n")]);
+    let outside = context(&[("Dockerfile.out", "FROM busybox:test\nCOPY me.txt /me.txt\n")]);
+    let file = outside.path().join("Dockerfile.out").display().to_string();
+    built(&d, &["-t", "outside:1", "-f", &file], ctx.path());
+    let got = d.ok(&["run", "--rm", "outside:1", "cat", "/me.txt"]);
+    assert_eq!(got, "inside\n");
+}

@@ -17,6 +17,8 @@ pub enum PlanError {
     Cycle(String),
     #[error("image {image:?} lists step {step:?} twice")]
     RepeatedStep { image: String, step: String },
+    #[error("{name}: {message}")]
+    Dockerfile { name: String, message: String },
     #[error("the spec: {0}")]
     Syntax(String),
 }

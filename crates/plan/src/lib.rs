@@ -7,10 +7,13 @@
 //! small families optimal, and a lower bound says how far any plan is
 //! from the best possible.
 
+pub mod dockerfiles;
 mod error;
 pub mod exact;
 pub mod greedy;
+pub mod layout;
 pub mod plan;
+pub mod prefix;
 pub mod problem;
 pub mod spec;
 mod steps;

@@ -1,4 +1,5 @@
-//! Specs as text. Two JSON shapes are read:
+//! Specs as text, JSON or YAML (anything not starting with `{` is read
+//! as YAML). Two shapes are read:
 //!
 //! - the benchmark's (`../shared/benchmarks/build-plan`): `{"images":
 //!   {name: [step, …]}, "commands": {step: cost}, "precedence": [[a, b],
@@ -15,7 +16,7 @@ use crate::problem::{ImageSpec, Problem, StepSpec};
 /// Reads a spec (either shape) into a checked problem. `cost_of` gives a
 /// cost to steps the spec gives none (the build cache's durations).
 pub fn parse(text: &str, cost_of: &dyn Fn(&str) -> Option<f64>) -> Result<Problem, PlanError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| PlanError::Syntax(e.to_string()))?;
+    let v = document(text)?;
     let top = v
         .as_object()
         .ok_or_else(|| PlanError::Syntax("the spec must be an object".into()))?;
@@ -36,6 +37,14 @@ pub fn parse(text: &str, cost_of: &dyn Fn(&str) -> Option<f64>) -> Result<Proble
     } else {
         Problem::new(steps, images)
     }
+}
+
+/// The spec as a JSON value, whichever way it is written.
+fn document(text: &str) -> Result<Value, PlanError> {
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(text).map_err(|e| syntax(format!("JSON: {e}")));
+    }
+    serde_saphyr::from_str(text).map_err(|e| syntax(format!("YAML: {e}")))
 }
 
 fn syntax(what: impl Into<String>) -> PlanError {

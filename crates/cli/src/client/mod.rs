@@ -247,7 +247,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     // No daemon involved in these.
     match &cli.command {
         Command::Logout { server } => return login::logout(server.as_deref()),
-        Command::Plan(a) => return plan::plan(a),
+        Command::Plan(a) => return plan::plan(&socket, a).await,
         _ => {}
     }
     let d = connect::connect(&socket).await?;

@@ -67,7 +67,15 @@ pub trait BuildBackend: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheUsage {
     pub id: String,
+    /// The entry of the step before it in its build ("" after a base
+    /// image: the chain of entries is a built prefix, for the planner).
+    pub parent: String,
+    /// The step's image and the image it was built on.
+    pub image: String,
+    pub parent_image: Option<String>,
     pub description: String,
+    /// How long the step took when it ran (the planner's cost).
+    pub duration_ms: u64,
     pub size: u64,
     pub created: i64,
     pub last_used: i64,
@@ -383,14 +391,27 @@ impl BuildService {
     }
 
     fn cache_usage(&self) -> Result<Vec<CacheUsage>> {
+        let entries = self.cache.entries().map_err(from_build)?;
+        let ids: std::collections::HashMap<String, String> = entries
+            .iter()
+            .map(|e| (e.image.to_string(), cache_id(&e.key)))
+            .collect();
         let mut out = Vec::new();
-        for e in self.cache.entries().map_err(from_build)? {
+        for e in entries {
             let Ok(summary) = self.store.summary_of(&e.image) else {
                 continue;
             };
+            let parent_image = summary.parent.map(|p| p.to_string());
             out.push(CacheUsage {
-                id: e.key[..25.min(e.key.len())].to_owned(),
+                id: cache_id(&e.key),
+                parent: parent_image
+                    .as_ref()
+                    .and_then(|p| ids.get(p).cloned())
+                    .unwrap_or_default(),
+                image: e.image.to_string(),
+                parent_image,
                 description: e.description,
+                duration_ms: u64::try_from(e.duration.as_millis()).unwrap_or(u64::MAX),
                 size: self.store.top_layer_size(&e.image).unwrap_or(0),
                 created: e.created,
                 last_used: e.last_used,
@@ -400,6 +421,11 @@ impl BuildService {
         }
         Ok(out)
     }
+}
+
+/// A cache entry's ID as `system df -v` shows it.
+fn cache_id(key: &str) -> String {
+    key[..25.min(key.len())].to_owned()
 }
 
 impl BuildService {

@@ -1,60 +1,65 @@
-//! `berth plan SPEC`: the build planner on a family of images (no daemon
-//! involved): the plan's cost beside the cost with no sharing and of the
-//! orders as written, its lower bound and whether it is proven optimal;
-//! `--json` for tools.
+//! What `berth plan` prints: a summary for people, JSON for tools.
 
-use std::time::Duration;
-
-use anyhow::{Context, Result};
 use berth_plan::plan::{no_sharing_cost, Node};
-use berth_plan::{Limits, Plan, Problem, Solution};
-use clap::Args;
+use berth_plan::{Plan, Problem, Solution};
 use serde_json::json;
 
-#[derive(Debug, Args)]
-pub struct PlanArgs {
-    /// The spec (JSON: berth's or the build-plan benchmark's); - for stdin
-    pub spec: String,
-    /// Print the plan as JSON
-    #[arg(long)]
-    pub json: bool,
-    /// Seconds the exact search may take before the best plan stands
-    #[arg(long, default_value_t = 10.0)]
-    pub time_limit: f64,
-}
-
-/// `berth plan`.
-pub fn plan(a: &PlanArgs) -> Result<i32> {
-    let text = if a.spec == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading the spec from stdin")?
-    } else {
-        std::fs::read_to_string(&a.spec).with_context(|| format!("reading {}", a.spec))?
-    };
-    let problem = berth_plan::spec::parse(&text, &|_| None).with_context(|| a.spec.clone())?;
-    if !(a.time_limit.is_finite() && a.time_limit >= 0.0) {
-        anyhow::bail!(
-            "--time-limit must be a number of seconds, not {}",
-            a.time_limit
-        );
-    }
-    let limits = Limits {
-        // A day at most: far enough, and no overflowing deadline.
-        time: Duration::from_secs_f64(a.time_limit.min(86_400.0)),
-        ..Limits::default()
-    };
-    let s = berth_plan::solve(&problem, &limits);
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&as_json(&problem, &s))?);
-    } else {
-        print_summary(&problem, &s);
-    }
-    Ok(0)
+/// A plan and what goes with it.
+pub struct Report<'a> {
+    pub problem: &'a Problem,
+    pub solution: &'a Solution,
+    /// The Dockerfiles in the plan's orders (a family of Dockerfiles).
+    pub written: Option<Vec<String>>,
+    /// Per image, how many of its steps the build cache holds
+    /// (`--cached`: they cost nothing).
+    pub built: Option<Vec<usize>>,
 }
 
 /// The cost of the orders as written, when the precedence allows them.
 fn as_written(problem: &Problem) -> Option<f64> {
     let written = Plan::as_written(problem);
     written.check(problem).ok().map(|()| written.cost(problem))
+}
+
+impl Report<'_> {
+    pub fn print(&self) {
+        print_summary(self.problem, self.solution);
+        if let Some(built) = &self.built {
+            for (image, &n) in self.problem.images.iter().zip(built) {
+                if n > 0 {
+                    println!("{}: starts from {n} built steps", image.name);
+                }
+            }
+        }
+        for (image, text) in self
+            .problem
+            .images
+            .iter()
+            .zip(self.written.iter().flatten())
+        {
+            println!("\n# {}\n{}", image.name, text.trim_end());
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = as_json(self.problem, self.solution);
+        let by_image = |values: Vec<serde_json::Value>| -> serde_json::Value {
+            self.problem
+                .images
+                .iter()
+                .map(|i| i.name.clone())
+                .zip(values)
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        if let Some(written) = &self.written {
+            v["dockerfiles"] = by_image(written.iter().map(|t| json!(t)).collect());
+        }
+        if let Some(built) = &self.built {
+            v["built"] = by_image(built.iter().map(|n| json!(n)).collect());
+        }
+        v
+    }
 }
 
 fn print_summary(problem: &Problem, s: &Solution) {
