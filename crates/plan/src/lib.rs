@@ -54,7 +54,9 @@ pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
     if !optimal {
         if let Some(proven) = exact::solve(problem, deadline) {
             optimal = true;
-            if proven.cost(problem) < best.cost(problem) {
+            // Equal costs: the smaller layers win (as among greedy runs).
+            let key = |p: &Plan| (p.cost(problem), p.size(problem));
+            if key(&proven) < key(&best) {
                 best = proven;
             }
         }

@@ -243,9 +243,7 @@ impl Store {
         parent: Option<&Digest>,
     ) -> Result<()> {
         let conn = self.conn();
-        let tx = conn
-            .unchecked_transaction()
-            .map_err(StoreError::db("starting a commit"))?;
+        let tx = db::write_tx(&conn, "a commit")?;
         if let Some(row) = new_layer {
             db::insert_layer(&tx, row)?;
         }

@@ -75,6 +75,16 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
+/// A write transaction, holding the write lock from its start (waiting
+/// for it up to the busy timeout). A deferred one that reads first cannot
+/// wait: if another connection (the build cache's, the engine's) writes
+/// between its read and its first write, SQLite answers "database is
+/// locked" at once.
+pub fn write_tx<'c>(conn: &'c Connection, what: &str) -> Result<rusqlite::Transaction<'c>> {
+    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(StoreError::db(format!("starting {what}")))
+}
+
 /// Opens (creating) the database and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
     let mut conn =
@@ -103,7 +113,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::db("starting migration"))?;
         tx.execute_batch(sql)
             .map_err(StoreError::db(format!("migration {}", i + 1)))?;
@@ -150,7 +160,7 @@ pub fn open_component(
         .unwrap_or(0);
     for (i, sql) in migrations.iter().enumerate().skip(done) {
         let tx = conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| ("starting a migration", e))?;
         tx.execute_batch(sql).map_err(|e| ("migrating", e))?;
         tx.execute(
@@ -273,6 +283,28 @@ pub fn image_digests(conn: &Connection, image_id: &str) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_transaction_holds_the_write_lock_from_its_start() {
+        // Another connection cannot write between its read and its write
+        // (a deferred one would let it, then fail with "locked").
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let a = open(&path).unwrap();
+        let b = open(&path).unwrap();
+        b.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let insert = "INSERT INTO images (id, created, size, added_at) VALUES (?1, NULL, 0, 0)";
+        let tx = write_tx(&a, "a test").unwrap();
+        let n: i64 = tx
+            .query_row("SELECT count(*) FROM images", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        let err = b.execute(insert, ["other"]).unwrap_err();
+        assert!(err.to_string().contains("locked"), "{err}");
+        tx.execute(insert, ["mine"]).unwrap();
+        tx.commit().unwrap();
+        b.execute(insert, ["other"]).unwrap();
+    }
 
     #[test]
     fn migrations_run_once_and_record_the_version() {

@@ -368,9 +368,7 @@ impl Store {
         planned: &[PlannedImage],
         sizes: &BTreeMap<String, u64>,
     ) -> Result<Vec<Loaded>> {
-        let tx = conn
-            .unchecked_transaction()
-            .map_err(StoreError::db("starting a load"))?;
+        let tx = db::write_tx(conn, "a load")?;
         let mut out = Vec::new();
         for img in planned {
             record_image(&tx, img, sizes)?;

@@ -87,9 +87,7 @@ impl Store {
         let tags = db::image_tags(&conn, &key)?;
         let by_tag = named_tag(name, &tags);
         let holders = holders(&conn, &key)?;
-        let tx = conn
-            .unchecked_transaction()
-            .map_err(StoreError::db("starting a removal"))?;
+        let tx = db::write_tx(&conn, "a removal")?;
         let mut out = Vec::new();
         let untag_all = match &by_tag {
             Some(tag) if tags.len() > 1 || (!holders.is_empty() && force) => {
