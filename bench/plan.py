@@ -47,9 +47,9 @@ def main():
     ap.add_argument("--berth", default=os.path.join(REPO, "target/release/berth"))
     args = ap.parse_args()
     figures = known_figures(os.path.join(os.path.dirname(args.instances), "README.md"))
-    print("| instance | berth | time (s) | proven | best greedy | optimum | LP bound | vs optimum | vs LP"
-          " | berth / greedy |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| instance | berth | time (s) | proven | berth's bound | best greedy | optimum | LP bound"
+          " | vs optimum | vs LP | bound / LP | berth / greedy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     reached = known = within = 0
     for name in sorted(os.listdir(args.instances)):
         if not name.endswith(".json"):
@@ -62,7 +62,7 @@ def main():
         wall = time.perf_counter() - start
         v = json.loads(out.stdout)
         greedy, optimum, lp = figures.get(inst, (None, None, None))
-        vs_opt = vs_lp = vs_greedy = ""
+        vs_opt = vs_lp = vs_greedy = bound_lp = ""
         if greedy:
             vs_greedy = f"{v['cost'] / greedy:.4f}"
         if optimum:
@@ -71,10 +71,12 @@ def main():
             vs_opt = f"{v['cost'] / optimum:.4f}"
         if lp:
             vs_lp = f"{v['cost'] / lp:.4f}"
+            bound_lp = f"{v['lower_bound'] / lp:.4f}"
             within += optimum is None and v["cost"] <= lp * 1.01
         fmt = lambda x: "—" if x is None else f"{x:.0f}"
         print(f"| {inst} | {v['cost']:.0f} | {wall:.2f} | {'yes' if v['optimal'] else 'no'} | "
-              f"{fmt(greedy)} | {fmt(optimum)} | {fmt(lp)} | {vs_opt} | {vs_lp} | {vs_greedy} |")
+              f"{v['lower_bound']:.0f} | {fmt(greedy)} | {fmt(optimum)} | {fmt(lp)} | {vs_opt} | "
+              f"{vs_lp} | {bound_lp} | {vs_greedy} |")
         sys.stdout.flush()
     unknown = sum(1 for f in figures.values() if f[1] is None)
     print(f"\nknown optima reached: {reached}/{known}; "

@@ -32,10 +32,16 @@ enum Choice {
 /// A proven optimal plan, unless the deadline passes first (then `None`:
 /// the caller keeps its plan).
 pub fn solve(problem: &Problem, deadline: Instant) -> Option<Plan> {
+    solve_until(problem, deadline, &|| false)
+}
+
+/// [`solve`], also given up when `stop` says so (asked now and then).
+pub fn solve_until(problem: &Problem, deadline: Instant, stop: &dyn Fn() -> bool) -> Option<Plan> {
     if problem.images.len() > MAX_IMAGES {
         return None;
     }
     let mut s = Search::new(problem, deadline);
+    s.stop = Some(stop);
     let empty = StepSet::new(problem.steps.len());
     let groups: Vec<u64> = problem
         .base_groups()
@@ -57,6 +63,7 @@ pub(crate) struct Search<'a> {
     needs: Vec<StepSet>,
     memo: HashMap<(u64, StepSet), (f64, Choice)>,
     pub(crate) deadline: Instant,
+    stop: Option<&'a dyn Fn() -> bool>,
     calls: u64,
 }
 
@@ -68,6 +75,7 @@ impl<'a> Search<'a> {
             needs,
             memo: HashMap::new(),
             deadline,
+            stop: None,
             calls: 0,
         }
     }
@@ -99,7 +107,9 @@ impl<'a> Search<'a> {
             return Some(cost);
         }
         self.calls += 1;
-        if self.calls.is_multiple_of(1024) && Instant::now() > self.deadline {
+        if self.calls.is_multiple_of(1024)
+            && (Instant::now() > self.deadline || self.stop.is_some_and(|stop| stop()))
+        {
             return None;
         }
         let first = group.trailing_zeros() as usize;

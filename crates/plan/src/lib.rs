@@ -7,11 +7,13 @@
 //! small families optimal, and a lower bound says how far any plan is
 //! from the best possible.
 
+pub mod bound;
 pub mod dockerfiles;
 mod error;
 pub mod exact;
 pub mod greedy;
 pub mod layout;
+mod lp;
 pub mod plan;
 pub mod prefix;
 pub mod problem;
@@ -40,33 +42,133 @@ impl Default for Limits {
     }
 }
 
-/// The best plan for `problem` within `limits`: the greedy rules and their
-/// randomised restarts (small groups solved exactly), then the exact search
-/// of the whole family where it is small enough.
+/// The best plan for `problem` within `limits`. The linear relaxation
+/// (the lower bound, and a plan where its solution is whole) is solved on
+/// a thread of its own while the greedy rules and their randomised
+/// restarts run (small groups solved exactly), then the exact search of
+/// the whole family where it is small enough — until the relaxation
+/// proves the best plan so far optimal, or the time is up.
 pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
     let started = std::time::Instant::now();
     let deadline = started + limits.time;
-    // The greedy runs (with their exact subtrees) take half the time at
-    // most; the exact search of the whole family the rest.
+    let relaxing = Relaxing::start(problem, deadline);
+    // The greedy runs take half the time at most.
     let mut best = greedy::best(problem, limits.restarts, started + limits.time / 2);
-    let lower = plan::distinct_steps_bound(problem);
-    let mut optimal = (best.cost(problem) - lower).abs() < 1e-9;
-    if !optimal {
-        if let Some(proven) = exact::solve(problem, deadline) {
-            optimal = true;
-            // Equal costs: the smaller layers win (as among greedy runs).
-            let key = |p: &Plan| (p.cost(problem), p.size(problem));
-            if key(&proven) < key(&best) {
-                best = proven;
-            }
+    relaxing.poll();
+    if let Some(whole) = relaxing.whole() {
+        best = better(problem, best, whole);
+    }
+    let incumbent = best.cost(problem);
+    let mut proven = relaxing.proves(incumbent);
+    if !proven {
+        let stop = || {
+            relaxing.poll();
+            relaxing.proves(incumbent)
+        };
+        if let Some(exact) = exact::solve_until(problem, deadline, &stop) {
+            proven = true;
+            best = better(problem, best, exact);
         }
     }
+    // Proven: the relaxation is not waited for (its bound is the cost).
+    let relaxation = if proven {
+        relaxing.poll();
+        relaxing.came.into_inner().unwrap_or_default()
+    } else {
+        relaxing.wait(deadline)
+    };
+    let best = match relaxation.plan {
+        Some(whole) => better(problem, best, whole),
+        None => best,
+    };
     let cost = best.cost(problem);
+    let lower = relaxation.bound.max(plan::distinct_steps_bound(problem));
+    let optimal = proven || meets(cost, lower);
     Solution {
         cost,
-        lower_bound: if optimal { cost } else { lower },
+        lower_bound: if optimal { cost } else { lower.min(cost) },
         optimal,
         plan: best,
         elapsed: started.elapsed(),
     }
+}
+
+/// The relaxation, solved on its own thread; its answer once it came
+/// (with its plan checked against the precedence, which it ignores).
+struct Relaxing<'a> {
+    problem: &'a Problem,
+    answer: std::sync::mpsc::Receiver<bound::Relaxation>,
+    came: std::cell::RefCell<Option<bound::Relaxation>>,
+}
+
+impl<'a> Relaxing<'a> {
+    fn start(problem: &'a Problem, deadline: std::time::Instant) -> Self {
+        let (tx, answer) = std::sync::mpsc::channel();
+        let owned = problem.clone();
+        // Not joined: past the deadline its answer is no longer awaited.
+        std::thread::spawn(move || {
+            bound::relax(&owned, deadline, &mut |mut r| {
+                r.plan = r.plan.filter(|p| p.check(&owned).is_ok());
+                let _ = tx.send(r);
+            });
+        });
+        Self {
+            problem,
+            answer,
+            came: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// Takes the latest answer that came (the ascent's bound, then the
+    /// relaxation's).
+    fn poll(&self) {
+        while let Ok(r) = self.answer.try_recv() {
+            *self.came.borrow_mut() = Some(r);
+        }
+    }
+
+    fn whole(&self) -> Option<Plan> {
+        self.came.borrow().as_ref().and_then(|r| r.plan.clone())
+    }
+
+    /// Whether the answer proves a plan of `cost` (or its own) optimal.
+    fn proves(&self, cost: f64) -> bool {
+        self.came.borrow().as_ref().is_some_and(|r| {
+            meets(cost, r.bound)
+                || r.plan
+                    .as_ref()
+                    .is_some_and(|p| meets(p.cost(self.problem), r.bound))
+        })
+    }
+
+    /// The last answer, waiting for the rest until `deadline`.
+    fn wait(self, deadline: std::time::Instant) -> bound::Relaxation {
+        let mut last = self.came.into_inner();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.answer.recv_timeout(left) {
+                Ok(r) => last = Some(r),
+                Err(_) => return last.unwrap_or_default(),
+            }
+        }
+    }
+}
+
+/// Plans compare by cost, then (equal costs) by the size of their layers.
+fn key(problem: &Problem, p: &Plan) -> (f64, u64) {
+    (p.cost(problem), p.size(problem))
+}
+
+/// `other` if it is a valid plan better than `best`.
+fn better(problem: &Problem, best: Plan, other: Plan) -> Plan {
+    if other.check(problem).is_ok() && key(problem, &other) < key(problem, &best) {
+        other
+    } else {
+        best
+    }
+}
+
+/// Whether a cost meets a lower bound (up to rounding).
+fn meets(cost: f64, lower: f64) -> bool {
+    cost - lower <= 1e-6 * cost.abs().max(1.0)
 }

@@ -25,4 +25,14 @@ impl StepSet {
         out.insert(s);
         out
     }
+
+    /// The steps in both.
+    pub fn intersection(&self, other: &Self) -> Self {
+        Self(self.0.iter().zip(&other.0).map(|(a, b)| a & b).collect())
+    }
+
+    /// Whether every step of `self` is in `other`.
+    pub fn is_subset(&self, other: &Self) -> bool {
+        self.0.iter().zip(&other.0).all(|(a, b)| a & !b == 0)
+    }
 }

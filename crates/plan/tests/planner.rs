@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use berth_plan::problem::{ImageSpec, StepSpec};
-use berth_plan::{exact, greedy, plan, spec, Limits, Plan, PlanError, Problem};
+use berth_plan::{bound, exact, greedy, plan, spec, Limits, Plan, PlanError, Problem};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -146,7 +146,18 @@ fn the_exact_search_agrees_with_brute_force() {
         assert_eq!(found.cost(&p), exact_cost, "the plan's own costing");
         assert!(checked_cost(&p, &greedy) >= optimum);
         assert!(plan::distinct_steps_bound(&p) <= optimum);
+        let lower = bound::lower_bound(&p, far());
+        assert!(
+            lower <= optimum + 1e-9,
+            "round {round}: {lower} > {optimum}"
+        );
+        assert!(lower >= plan::distinct_steps_bound(&p));
         assert!(found.check(&p).is_ok());
+        // The whole solver (the relaxation's plan ignores precedence: it
+        // must never win where it breaks it).
+        let s = berth_plan::solve(&p, &Limits::default());
+        assert!(s.optimal, "round {round}");
+        assert_eq!(checked_cost(&p, &s.plan), optimum, "round {round}: {p:?}");
     }
 }
 
@@ -169,6 +180,50 @@ fn the_benchmarks_small_instances_reach_their_optima() {
         assert!(checked_cost(&p, &written) >= optimum);
         assert!(plan::no_sharing_cost(&p) >= checked_cost(&p, &written));
     }
+}
+
+#[test]
+fn the_relaxation_reaches_the_lp_bound_and_a_plan() {
+    // The benchmark's LP bounds (its multicommodity-flow program); both
+    // instances' LP solutions are whole: optimal plans.
+    for (name, lp) in [("005images-025cmds", 1051.0), ("005images-050cmds", 3939.0)] {
+        let p = instance(name);
+        let mut reports = Vec::new();
+        bound::relax(&p, far(), &mut |r| reports.push(r));
+        assert_eq!(reports.len(), 2, "the ascent's bound, then the LP's");
+        let (ascent, lp_found) = (&reports[0], &reports[1]);
+        assert!(ascent.bound > plan::distinct_steps_bound(&p), "{name}");
+        assert!(ascent.bound <= lp_found.bound + 1e-6, "{name}");
+        assert!(
+            (lp_found.bound - lp).abs() < 1e-3,
+            "{name}: {}",
+            lp_found.bound
+        );
+        let whole = lp_found.plan.as_ref().unwrap();
+        assert_eq!(checked_cost(&p, whole), lp, "{name}");
+        assert_eq!(bound::lower_bound(&p, far()), lp_found.bound);
+    }
+    // Images under different bases share nothing: their bounds add up.
+    let mut rng = SmallRng::seed_from_u64(5);
+    let p = random_problem(&mut rng, (4, 6, 4), false);
+    let mut two = p.clone();
+    for (i, im) in two.images.iter_mut().enumerate() {
+        im.base = format!("base{}", i % 2);
+    }
+    let halves: f64 = (0..2)
+        .map(|b| {
+            let mut half = p.clone();
+            half.images
+                .retain(|im| im.name.trim_start_matches('i').parse::<usize>().unwrap() % 2 == b);
+            bound::lower_bound(&half, far())
+        })
+        .sum();
+    assert!((bound::lower_bound(&two, far()) - halves).abs() < 1e-9);
+    // No time: the distinct steps alone (still a bound).
+    assert_eq!(
+        bound::lower_bound(&p, Instant::now()),
+        plan::distinct_steps_bound(&p)
+    );
 }
 
 #[test]

@@ -105,11 +105,12 @@ impl LayerStore {
     fn ensure_link(&self, hex: &str) -> Result<()> {
         let short = Self::link_name(hex);
         let link = self.dir.join("l").join(&short);
-        if fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(format!("../{hex}/diff"), &link)
-                .map_err(|e| StoreError::io("creating link", &link, e))?;
+        match std::os::unix::fs::symlink(format!("../{hex}/diff"), &link) {
+            // There already: its name and target are the layer's own (two
+            // builds' stages may install the same layer at once).
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            other => other.map_err(|e| StoreError::io("creating link", &link, e)),
         }
-        Ok(())
     }
 
     /// Unpacks a layer blob (gzip, zstd or plain, told by its first bytes)

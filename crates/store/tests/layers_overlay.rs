@@ -313,6 +313,28 @@ fn creating_a_layer_twice_leaves_the_first_alone() {
 }
 
 #[test]
+fn the_same_layer_created_at_once_by_many_writers_is_installed_once() {
+    // Two build stages can commit the same layer at the same moment.
+    let f = fixture();
+    let tar = Tar::new().file("a", b"a").finish();
+    let diff_id = Digest::sha256(&tar);
+    for round in 0..200 {
+        let chain = Digest::sha256(format!("chain {round}").as_bytes());
+        let start = std::sync::Barrier::new(16);
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| {
+                    start.wait();
+                    f.store.create(&chain, &diff_id, &tar[..]).unwrap();
+                });
+            }
+        });
+        assert!(f.store.contains(&chain));
+    }
+    assert!(f.tmp_dirs().is_empty(), "{:?}", f.tmp_dirs());
+}
+
+#[test]
 fn a_wrong_diff_id_keeps_nothing() {
     for compress in [false, true] {
         let f = fixture();
