@@ -145,8 +145,6 @@ impl Lattice {
         Some(lattice)
     }
 
-    /// Raises the bound until every image is reached by spent arcs (or
-    /// the deadline passes).
     /// The linear relaxation's optimum, and each node's path in the tree
     /// its solution leads to; `None` if not solved by `deadline`.
     fn relax(
@@ -163,15 +161,14 @@ impl Lattice {
             below: &below,
         };
         let relaxed = crate::lp::solve(&graph, &terminals, deadline)?;
-        let paths = self.tree(problem, &relaxed.built).unwrap_or_default();
-        Some((relaxed.bound, paths))
+        Some((relaxed.bound, self.tree(problem, &relaxed.built)))
     }
 
     /// The tree where each node is entered by the arc the relaxation
     /// builds most of (its own tree when the solution is whole): each
     /// node's path from the base as steps, each arc's in an order its
     /// precedence allows, the same wherever the arc is used.
-    fn tree(&self, problem: &Problem, built: &[f64]) -> Option<HashMap<StepSet, Vec<usize>>> {
+    fn tree(&self, problem: &Problem, built: &[f64]) -> HashMap<StepSet, Vec<usize>> {
         let mut parent: Vec<Option<usize>> = vec![None; self.nodes.len()];
         for (a, &(_, to, _)) in self.arcs.iter().enumerate() {
             let more = parent[to].is_none_or(|p| built[a] > built[p]);
@@ -203,7 +200,7 @@ impl Lattice {
                 .collect();
             paths.insert(node.clone(), steps);
         }
-        Some(paths)
+        paths
     }
 
     /// The nodes of the images' sets (the base, an image needing nothing,
@@ -221,6 +218,8 @@ impl Lattice {
         terminals
     }
 
+    /// Raises the bound until every image is reached by spent arcs (or
+    /// the deadline passes).
     fn dual_ascent(&self, terminals: &[usize], deadline: Instant) -> f64 {
         let mut reduced: Vec<f64> = self.arcs.iter().map(|a| a.2).collect();
         let mut bound = 0.0;

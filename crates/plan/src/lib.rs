@@ -4,8 +4,11 @@
 //! each image's order so the tree of layers they form costs least to
 //! build. The problem is NP-hard (weighted Camin–Sokal parsimony): greedy
 //! splitting with restarts finds good plans fast, an exact search proves
-//! small families optimal, and a lower bound says how far any plan is
-//! from the best possible.
+//! small families optimal, and the linear relaxation over closed step
+//! sets bounds every plan from below (and, where its solution is whole,
+//! is an optimal plan itself). Dockerfile families, plans from what the
+//! build cache holds and the plan cut into Dockerfiles are here too; the
+//! CLI does the I/O.
 
 pub mod bound;
 pub mod dockerfiles;
