@@ -27,6 +27,15 @@ use crate::steps::StepSet;
 /// Reduced costs this close to zero count as spent.
 const SPENT: f64 = 1e-9;
 
+/// A base's relaxation: its bound, and each node's path in the trees its
+/// solution leads to (rounded: each node entered by the arc built most;
+/// dived: a whole solution found from it).
+struct Relaxed {
+    bound: f64,
+    rounded: HashMap<StepSet, Vec<usize>>,
+    dived: Option<HashMap<StepSet, Vec<usize>>>,
+}
+
 /// The lattice of closed sets under one base, and its cover arcs.
 struct Lattice {
     nodes: Vec<StepSet>,
@@ -75,28 +84,54 @@ pub fn relax(problem: &Problem, deadline: Instant, report: &mut dyn FnMut(Relaxa
     }
     report(Relaxation { bound, plan: None });
     let mut bound = 0.0;
-    let mut orders = Some(vec![Vec::new(); problem.images.len()]);
+    let mut rounded = Some(vec![Vec::new(); problem.images.len()]);
+    let mut dived = Some(vec![Vec::new(); problem.images.len()]);
     for (group, sets, lattice, found) in groups {
         let relaxed = lattice
             .as_ref()
             .and_then(|l| l.relax(problem, &sets, deadline));
-        let Some((lp, paths)) = relaxed else {
+        let Some(r) = relaxed else {
             bound += found;
-            orders = None;
+            (rounded, dived) = (None, None);
             continue;
         };
         // The solver's optimum, a hair lower: floating point.
-        bound += found.max(lp - 1e-7 * lp.abs().max(1.0));
-        if let Some(all) = orders.as_mut() {
-            for (&i, set) in group.iter().zip(&sets) {
-                all[i] = paths.get(set).cloned().unwrap_or_default();
-            }
-        }
+        bound += found.max(r.bound - 1e-7 * r.bound.abs().max(1.0));
+        fill(&mut rounded, &group, &sets, Some(&r.rounded));
+        fill(&mut dived, &group, &sets, r.dived.as_ref());
     }
+    let rounded = rounded.map(|orders| Plan { orders });
     report(Relaxation {
         bound,
-        plan: orders.map(|orders| Plan { orders }),
+        plan: rounded.clone(),
     });
+    // The dived plan too, where it is valid and better.
+    let cost = |p: &Option<Plan>| {
+        p.as_ref()
+            .filter(|p| p.check(problem).is_ok())
+            .map_or(f64::INFINITY, |p| p.cost(problem))
+    };
+    let dived = dived.map(|orders| Plan { orders });
+    if cost(&dived) < cost(&rounded) {
+        report(Relaxation { bound, plan: dived });
+    }
+}
+
+/// Sets the orders of a group's images from a tree's paths (none: no
+/// plan).
+fn fill(
+    orders: &mut Option<Vec<Vec<usize>>>,
+    group: &[usize],
+    sets: &[StepSet],
+    paths: Option<&HashMap<StepSet, Vec<usize>>>,
+) {
+    let (Some(all), Some(paths)) = (orders.as_mut(), paths) else {
+        *orders = None;
+        return;
+    };
+    for (&i, set) in group.iter().zip(sets) {
+        all[i] = paths.get(set).cloned().unwrap_or_default();
+    }
 }
 
 fn distinct_cost(problem: &Problem, sets: &[&StepSet]) -> f64 {
@@ -147,12 +182,7 @@ impl Lattice {
 
     /// The linear relaxation's optimum, and each node's path in the tree
     /// its solution leads to; `None` if not solved by `deadline`.
-    fn relax(
-        &self,
-        problem: &Problem,
-        sets: &[StepSet],
-        deadline: Instant,
-    ) -> Option<(f64, HashMap<StepSet, Vec<usize>>)> {
+    fn relax(&self, problem: &Problem, sets: &[StepSet], deadline: Instant) -> Option<Relaxed> {
         let refs: Vec<&StepSet> = sets.iter().collect();
         let terminals = self.terminals(&refs);
         let below = |v: usize, t: usize| self.nodes[v].is_subset(&self.nodes[t]);
@@ -161,7 +191,11 @@ impl Lattice {
             below: &below,
         };
         let relaxed = crate::lp::solve(&graph, &terminals, deadline)?;
-        Some((relaxed.bound, self.tree(problem, &relaxed.built)))
+        Some(Relaxed {
+            bound: relaxed.bound,
+            rounded: self.tree(problem, &relaxed.built),
+            dived: relaxed.dived.map(|built| self.tree(problem, &built)),
+        })
     }
 
     /// The tree where each node is entered by the arc the relaxation

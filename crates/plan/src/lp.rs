@@ -13,6 +13,9 @@ use std::time::Instant;
 
 use microlp::{ComparisonOp, OptimizationDirection, Problem, SolveOutcome, Variable};
 
+/// Values this close to 0 or 1 are whole.
+const WHOLE: f64 = 1e-6;
+
 /// The graph the relaxation is over: node 0 is the base; arcs are
 /// `(from, to, cost)`.
 pub(crate) struct Graph<'a> {
@@ -26,6 +29,10 @@ pub(crate) struct Graph<'a> {
 pub(crate) struct Relaxed {
     pub bound: f64,
     pub built: Vec<f64>,
+    /// A whole solution found by diving from it: the arc built most
+    /// (short of wholly) fixed to be built, solved again, until none is
+    /// fractional (none if the deadline came first).
+    pub dived: Option<Vec<f64>>,
 }
 
 /// Solves the relaxation for `terminals` (the images' nodes).
@@ -43,10 +50,35 @@ pub(crate) fn solve(g: &Graph<'_>, terminals: &[usize], deadline: Instant) -> Op
     let SolveOutcome::Solution(solution) = problem.solve().ok()? else {
         return None;
     };
+    let bound = solution.objective();
+    let built: Vec<f64> = x.iter().map(|&v| solution.var_value(v)).collect();
+    let dived = dive(solution, &x, deadline);
     Some(Relaxed {
-        bound: solution.objective(),
-        built: x.iter().map(|&v| solution.var_value(v)).collect(),
+        bound,
+        built,
+        dived,
     })
+}
+
+/// Fixes the most-built fractional arc to 1 and solves again (from the
+/// last basis) until the solution is whole.
+fn dive(mut solution: microlp::Solution, x: &[Variable], deadline: Instant) -> Option<Vec<f64>> {
+    loop {
+        let values: Vec<f64> = x.iter().map(|&v| solution.var_value(v)).collect();
+        let fractional = (0..values.len())
+            .filter(|&a| values[a] > WHOLE && values[a] < 1.0 - WHOLE)
+            .max_by(|&a, &b| values[a].total_cmp(&values[b]));
+        let Some(a) = fractional else {
+            return Some(values);
+        };
+        if Instant::now() > deadline {
+            return None;
+        }
+        let SolveOutcome::Solution(next) = solution.fix_var(x[a], 1.0).ok()? else {
+            return None;
+        };
+        solution = next;
+    }
 }
 
 /// One unit of flow from the base to `t`, on the arcs below `t`, each
