@@ -20,6 +20,21 @@ fn cache_entries(d: &Daemon) -> Vec<serde_json::Value> {
     v["BuildCache"].as_array().unwrap().clone()
 }
 
+/// A directory per image under `root`: its Dockerfile, and a file
+/// `data` holding the image's name; the Dockerfiles' paths.
+fn family_dirs(root: &std::path::Path, data: &str, files: &[(&str, String)]) -> Vec<String> {
+    files
+        .iter()
+        .map(|(name, text)| {
+            let dir = root.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(data), name).unwrap();
+            std::fs::write(dir.join("Dockerfile"), text).unwrap();
+            dir.join("Dockerfile").to_string_lossy().into_owned()
+        })
+        .collect()
+}
+
 const FAMILY: &str = r#"{"base": "busybox:test",
   "steps": {"x": {"run": "echo x > /x", "cost": 5},
             "y": {"run": "echo y > /y", "cost": 5},
@@ -119,9 +134,7 @@ fn a_family_of_dockerfiles_is_built_in_its_planned_order() {
     common::require_root();
     let d = Daemon::start();
     d.import_busybox();
-    let root = d.dir.path().join("family");
-    let mut files = Vec::new();
-    for (name, runs) in [
+    let runs = [
         (
             "api",
             "RUN echo a > /a\nRUN echo b > /b\nRUN echo api > /api\n",
@@ -130,16 +143,17 @@ fn a_family_of_dockerfiles_is_built_in_its_planned_order() {
             "worker",
             "RUN echo worker > /worker\nRUN echo b > /b\nRUN echo a > /a\n",
         ),
-    ] {
-        let dir = root.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("app.txt"), name).unwrap();
-        let text = format!(
-            "FROM busybox:test\nENV APP=x\n# berth: reorderable\n{runs}COPY app.txt /app.txt\n"
-        );
-        std::fs::write(dir.join("Dockerfile"), text).unwrap();
-        files.push(dir.join("Dockerfile").to_string_lossy().into_owned());
-    }
+    ];
+    let texts: Vec<(&str, String)> = runs
+        .iter()
+        .map(|(name, runs)| {
+            let text = format!(
+                "FROM busybox:test\nENV APP=x\n# berth: reorderable\n{runs}COPY app.txt /app.txt\n"
+            );
+            (*name, text)
+        })
+        .collect();
+    let files = family_dirs(&d.dir.path().join("family"), "app.txt", &texts);
     let out = d.berth_ok(&["plan", "--build", "-f", &files[0], "-f", &files[1]]);
     assert!(out.contains("Using cache"), "{out}");
     assert_eq!(
@@ -168,18 +182,16 @@ fn the_written_dockerfiles_build_with_the_docker_cli() {
     common::require_root();
     let d = Daemon::start();
     d.import_busybox();
-    let root = d.dir.path().join("family");
-    let mut files = Vec::new();
-    for name in ["one", "two"] {
-        let dir = root.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("me.txt"), name).unwrap();
-        let text = format!(
-            "FROM busybox:test\nARG GREETING=hello\n# berth: reorderable\nRUN echo $GREETING > /g\nRUN echo {name} > /n\nCOPY me.txt /me.txt\n"
-        );
-        std::fs::write(dir.join("Dockerfile"), text).unwrap();
-        files.push(dir.join("Dockerfile").to_string_lossy().into_owned());
-    }
+    let texts: Vec<(&str, String)> = ["one", "two"]
+        .iter()
+        .map(|name| {
+            let text = format!(
+                "FROM busybox:test\nARG GREETING=hello\n# berth: reorderable\nRUN echo $GREETING > /g\nRUN echo {name} > /n\nCOPY me.txt /me.txt\n"
+            );
+            (*name, text)
+        })
+        .collect();
+    let files = family_dirs(&d.dir.path().join("family"), "me.txt", &texts);
     let out = d.dir.path().join("planned");
     d.berth_ok(&[
         "plan",

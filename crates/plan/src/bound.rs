@@ -10,12 +10,14 @@
 //! only adds constraints. Arcs between a set and its covers suffice (a
 //! longer arc costs what the chain of covers under it does).
 //!
-//! The bound is Wong's dual ascent on that graph's cut relaxation: while
-//! some image cannot be reached from the base by arcs whose reduced cost
-//! is spent, take the arcs entering the set of nodes that reach it by
-//! spent arcs, and raise the bound by their smallest reduced cost. Every
-//! intermediate state is a feasible dual of the linear relaxation, so the
-//! bound holds wherever the deadline stops it.
+//! First a bound in milliseconds, Wong's dual ascent on that graph's cut
+//! relaxation: while some image cannot be reached from the base by arcs
+//! whose reduced cost is spent, take the arcs entering the set of nodes
+//! that reach it by spent arcs, and raise the bound by their smallest
+//! reduced cost. Every intermediate state is a feasible dual of the
+//! linear relaxation, so the bound holds wherever the deadline stops it.
+//! Then the linear relaxation itself ([`crate::lp`]), whose optimum is the
+//! best such bound and whose solution leads to plans.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -27,13 +29,13 @@ use crate::steps::StepSet;
 /// Reduced costs this close to zero count as spent.
 const SPENT: f64 = 1e-9;
 
-/// A base's relaxation: its bound, and each node's path in the trees its
-/// solution leads to (rounded: each node entered by the arc built most;
-/// dived: a whole solution found from it).
+/// A base's relaxation: its bound, and each of its images' orders in the
+/// trees its solution leads to (rounded: each node entered by the arc
+/// built most; dived: a whole solution found from it).
 struct Relaxed {
     bound: f64,
-    rounded: HashMap<StepSet, Vec<usize>>,
-    dived: Option<HashMap<StepSet, Vec<usize>>>,
+    rounded: Vec<Vec<usize>>,
+    dived: Option<Vec<Vec<usize>>>,
 }
 
 /// The lattice of closed sets under one base, and its cover arcs.
@@ -97,8 +99,8 @@ pub fn relax(problem: &Problem, deadline: Instant, report: &mut dyn FnMut(Relaxa
         };
         // The solver's optimum, a hair lower: floating point.
         bound += found.max(r.bound - 1e-7 * r.bound.abs().max(1.0));
-        fill(&mut rounded, &group, &sets, Some(&r.rounded));
-        fill(&mut dived, &group, &sets, r.dived.as_ref());
+        fill(&mut rounded, &group, Some(&r.rounded));
+        fill(&mut dived, &group, r.dived.as_ref());
     }
     let rounded = rounded.map(|orders| Plan { orders });
     report(Relaxation {
@@ -117,20 +119,14 @@ pub fn relax(problem: &Problem, deadline: Instant, report: &mut dyn FnMut(Relaxa
     }
 }
 
-/// Sets the orders of a group's images from a tree's paths (none: no
-/// plan).
-fn fill(
-    orders: &mut Option<Vec<Vec<usize>>>,
-    group: &[usize],
-    sets: &[StepSet],
-    paths: Option<&HashMap<StepSet, Vec<usize>>>,
-) {
-    let (Some(all), Some(paths)) = (orders.as_mut(), paths) else {
+/// Sets the orders of a group's images (none: no plan).
+fn fill(orders: &mut Option<Vec<Vec<usize>>>, group: &[usize], found: Option<&Vec<Vec<usize>>>) {
+    let (Some(all), Some(found)) = (orders.as_mut(), found) else {
         *orders = None;
         return;
     };
-    for (&i, set) in group.iter().zip(sets) {
-        all[i] = paths.get(set).cloned().unwrap_or_default();
+    for (&i, order) in group.iter().zip(found) {
+        all[i].clone_from(order);
     }
 }
 
@@ -193,16 +189,19 @@ impl Lattice {
         let relaxed = crate::lp::solve(&graph, &terminals, deadline)?;
         Some(Relaxed {
             bound: relaxed.bound,
-            rounded: self.tree(problem, &relaxed.built),
-            dived: relaxed.dived.map(|built| self.tree(problem, &built)),
+            rounded: self.orders(problem, &relaxed.built, &refs),
+            dived: relaxed
+                .dived
+                .map(|built| self.orders(problem, &built, &refs)),
         })
     }
 
-    /// The tree where each node is entered by the arc the relaxation
-    /// builds most of (its own tree when the solution is whole): each
-    /// node's path from the base as steps, each arc's in an order its
-    /// precedence allows, the same wherever the arc is used.
-    fn tree(&self, problem: &Problem, built: &[f64]) -> HashMap<StepSet, Vec<usize>> {
+    /// The images' orders in the tree where each node is entered by the
+    /// arc the relaxation builds most of (its own tree when the solution
+    /// is whole): each arc's steps in an order its precedence allows, the
+    /// same wherever the arc is used. An image the tree does not reach
+    /// gets a short order (the plan's check refuses it).
+    fn orders(&self, problem: &Problem, built: &[f64], images: &[&StepSet]) -> Vec<Vec<usize>> {
         let mut parent: Vec<Option<usize>> = vec![None; self.nodes.len()];
         for (a, &(_, to, _)) in self.arcs.iter().enumerate() {
             let more = parent[to].is_none_or(|p| built[a] > built[p]);
@@ -210,31 +209,26 @@ impl Lattice {
                 parent[to] = Some(a);
             }
         }
-        let mut paths = HashMap::new();
-        for (v, node) in self.nodes.iter().enumerate() {
-            let mut arcs = Vec::new();
-            let mut at = v;
-            while at != 0 {
-                let Some(a) = parent[at] else {
-                    break;
-                };
-                arcs.push(a);
-                at = self.arcs[a].0;
-            }
-            let steps = arcs
-                .iter()
-                .rev()
-                .flat_map(|&a| {
-                    arc_order(
-                        problem,
-                        &self.nodes[self.arcs[a].0],
-                        &self.nodes[self.arcs[a].1],
-                    )
-                })
-                .collect();
-            paths.insert(node.clone(), steps);
-        }
-        paths
+        let index: HashMap<&StepSet, usize> =
+            self.nodes.iter().enumerate().map(|(i, n)| (n, i)).collect();
+        images
+            .iter()
+            .map(|set| {
+                let mut arcs = Vec::new();
+                let mut at = index.get(set).copied();
+                while let Some(a) = at.and_then(|v| parent[v]) {
+                    arcs.push(a);
+                    at = Some(self.arcs[a].0);
+                }
+                arcs.iter()
+                    .rev()
+                    .flat_map(|&a| {
+                        let (from, to, _) = self.arcs[a];
+                        arc_order(problem, &self.nodes[from], &self.nodes[to])
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// The nodes of the images' sets (the base, an image needing nothing,
@@ -363,4 +357,75 @@ fn arc_order(problem: &Problem, from: &StepSet, to: &StepSet) -> Vec<usize> {
         out.push(left.remove(pos));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::{ImageSpec, StepSpec};
+
+    /// Three images, each pair sharing a step: the relaxation splits each
+    /// image's flow between its two steps (4.5), every tree costs 5.
+    fn triangle() -> Problem {
+        let step = |n: &str| StepSpec {
+            name: n.into(),
+            cost: Some(1.0),
+            ..StepSpec::default()
+        };
+        let image = |n: &str, steps: [&str; 2]| ImageSpec {
+            name: n.into(),
+            base: String::new(),
+            steps: steps.iter().map(|s| (*s).into()).collect(),
+        };
+        Problem::new(
+            vec![step("a"), step("b"), step("c")],
+            vec![
+                image("ab", ["a", "b"]),
+                image("bc", ["b", "c"]),
+                image("ac", ["a", "c"]),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_fractional_relaxation_bounds_and_diving_finds_a_whole_tree() {
+        let p = triangle();
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        let needs = p.needs();
+        let sets: Vec<&StepSet> = needs.iter().collect();
+        let lattice = Lattice::build(&p, &sets, far).unwrap();
+        // The base, three singletons, three images; two covers each.
+        assert_eq!((lattice.nodes.len(), lattice.arcs.len()), (7, 9));
+        let terminals = lattice.terminals(&sets);
+        let below = |v: usize, t: usize| lattice.nodes[v].is_subset(&lattice.nodes[t]);
+        let graph = crate::lp::Graph {
+            arcs: &lattice.arcs,
+            below: &below,
+        };
+        let relaxed = crate::lp::solve(&graph, &terminals, far).unwrap();
+        assert!((relaxed.bound - 4.5).abs() < 1e-6, "{}", relaxed.bound);
+        assert!(relaxed.built.iter().any(|x| (0.1..0.9).contains(x)));
+        let dived = relaxed.dived.unwrap();
+        assert!(dived.iter().all(|&x| !(1e-6..=1.0 - 1e-6).contains(&x)));
+        let cost: f64 = dived.iter().zip(&lattice.arcs).map(|(x, a)| x * a.2).sum();
+        assert!((cost - 5.0).abs() < 1e-6, "{cost}");
+        // Its orders make a valid plan of that cost.
+        let orders = lattice.orders(&p, &dived, &sets);
+        let plan = Plan { orders };
+        plan.check(&p).unwrap();
+        assert_eq!(plan.cost(&p), 5.0);
+        // Reported: the ascent's bound, then the LP's with a plan.
+        let mut reports = Vec::new();
+        relax(&p, far, &mut |r| reports.push(r));
+        let last = reports.last().unwrap();
+        assert!(
+            last.bound < 4.5 && last.bound > 4.5 - 1e-5,
+            "{}",
+            last.bound
+        );
+        let whole = last.plan.as_ref().unwrap();
+        whole.check(&p).unwrap();
+        assert_eq!(whole.cost(&p), 5.0);
+    }
 }

@@ -97,90 +97,38 @@ pub fn read(
     opts: Options,
     cost_of: &dyn Fn(&str) -> Option<f64>,
 ) -> Result<(Problem, Family), PlanError> {
-    let mut steps: Vec<StepSpec> = Vec::new();
-    let mut texts = Vec::new();
-    let mut index: HashMap<(Vec<usize>, String), usize> = HashMap::new();
-    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut steps = Steps::default();
     let mut images = Vec::new();
     let mut files = Vec::new();
     let mut bases = Vec::new();
     for src in sources {
         let (base, mut file, parsed) = read_one(src, opts)?;
         bases.push(file.base.clone());
-        // Context: the steps of every earlier run, sorted.
-        let mut context: Vec<usize> = Vec::new();
-        let mut run_steps: Vec<usize> = Vec::new();
-        let mut previous: Vec<usize> = Vec::new();
-        let mut current_run = None;
-        let mut image_steps = Vec::new();
-        for p in &parsed {
-            let starts_segment = p.run.is_none() || p.run != current_run;
-            if starts_segment {
-                context.extend(&run_steps);
-                context.sort_unstable();
-                previous = std::mem::take(&mut run_steps);
-                current_run = p.run;
-            }
-            let key = (context.clone(), p.ident.clone());
-            let step = match index.get(&key) {
-                Some(&s) => s,
-                None => {
-                    let s = steps.len();
-                    let shown = first_line(&p.text);
-                    let count = names.entry(shown.clone()).or_insert(0);
-                    *count += 1;
-                    let name = match *count {
-                        1 => shown,
-                        n => format!("{shown} [{n}]"),
-                    };
-                    steps.push(StepSpec {
-                        name,
-                        command: Some(p.original.clone()),
-                        cost: Some(cost_of(&p.original).unwrap_or(p.cost)),
-                        size: 0,
-                        after: Vec::new(),
-                    });
-                    texts.push(p.text.clone());
-                    index.insert(key, s);
-                    s
-                }
-            };
-            // After the whole previous segment (the rest follows).
-            for &b in &previous {
-                let before = steps[b].name.clone();
-                if !steps[step].after.contains(&before) {
-                    steps[step].after.push(before);
-                }
-            }
-            if image_steps.contains(&step) {
+        let mut order = Vec::new();
+        for (p, step) in parsed.iter().zip(steps.add_image(&parsed, cost_of)) {
+            if order.contains(&step) {
                 return Err(dockerfile_error(
                     &src.name,
                     p.lines.end,
                     "the same instruction twice in one reorderable run".into(),
                 ));
             }
-            image_steps.push(step);
-            run_steps.push(step);
-            file.items.insert(
-                step,
-                Item {
-                    lines: p.lines.clone(),
-                    run: p.run,
-                },
-            );
+            order.push(step);
+            let item = Item {
+                lines: p.lines.clone(),
+                run: p.run,
+            };
+            file.items.insert(step, item);
         }
-        images.push((src.name.clone(), base, image_steps));
+        images.push(ImageSpec {
+            name: src.name.clone(),
+            base,
+            steps: order.iter().map(|&s| steps.specs[s].name.clone()).collect(),
+        });
         files.push(file);
     }
-    let images = images
-        .into_iter()
-        .map(|(name, base, ids)| ImageSpec {
-            name,
-            base,
-            steps: ids.iter().map(|&s| steps[s].name.clone()).collect(),
-        })
-        .collect();
-    let problem = Problem::allowing_empty_images(steps, images)?;
+    let problem = Problem::allowing_empty_images(steps.specs, images)?;
+    let texts = steps.texts;
     Ok((
         problem,
         Family {
@@ -189,6 +137,80 @@ pub fn read(
             texts,
         },
     ))
+}
+
+/// The family's steps: one per instruction in its context (the sorted
+/// steps of every earlier run), each after the whole run before its own.
+#[derive(Default)]
+struct Steps {
+    specs: Vec<StepSpec>,
+    texts: Vec<String>,
+    index: HashMap<(Vec<usize>, String), usize>,
+    /// How many steps show each first line (later ones are numbered).
+    shown: HashMap<String, usize>,
+}
+
+impl Steps {
+    /// One image's instructions as steps, in order.
+    fn add_image(
+        &mut self,
+        parsed: &[Parsed],
+        cost_of: &dyn Fn(&str) -> Option<f64>,
+    ) -> Vec<usize> {
+        let mut context: Vec<usize> = Vec::new();
+        let mut run: Vec<usize> = Vec::new();
+        let mut previous: Vec<usize> = Vec::new();
+        let mut current = None;
+        let mut out = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            if p.run.is_none() || p.run != current {
+                context.extend(&run);
+                context.sort_unstable();
+                previous = std::mem::take(&mut run);
+                current = p.run;
+            }
+            let step = self.intern(&context, p, cost_of);
+            for &b in &previous {
+                let before = self.specs[b].name.clone();
+                if !self.specs[step].after.contains(&before) {
+                    self.specs[step].after.push(before);
+                }
+            }
+            run.push(step);
+            out.push(step);
+        }
+        out
+    }
+
+    /// The step of `p` in `context`, made the first time.
+    fn intern(
+        &mut self,
+        context: &[usize],
+        p: &Parsed,
+        cost_of: &dyn Fn(&str) -> Option<f64>,
+    ) -> usize {
+        let key = (context.to_vec(), p.ident.clone());
+        if let Some(&s) = self.index.get(&key) {
+            return s;
+        }
+        let shown = first_line(&p.text);
+        let count = self.shown.entry(shown.clone()).or_insert(0);
+        *count += 1;
+        let name = match *count {
+            1 => shown,
+            n => format!("{shown} [{n}]"),
+        };
+        self.specs.push(StepSpec {
+            name,
+            command: Some(p.original.clone()),
+            cost: Some(cost_of(&p.original).unwrap_or(p.cost)),
+            size: 0,
+            after: Vec::new(),
+        });
+        self.texts.push(p.text.clone());
+        self.index.insert(key, self.specs.len() - 1);
+        self.specs.len() - 1
+    }
 }
 
 fn first_line(text: &str) -> String {

@@ -36,10 +36,7 @@ pub fn best(problem: &Problem, restarts: usize, deadline: Instant) -> Plan {
     let mut search = (problem.images.len() <= MAX_IMAGES).then(|| Search::new(problem, deadline));
     let mut best = run(problem, Rule::MostTime, None, search.as_mut(), deadline);
     let consider = |p: Plan, best: &mut Plan| {
-        let key = |p: &Plan| (p.cost(problem), p.size(problem));
-        let (c, s) = key(&p);
-        let (bc, bs) = key(best);
-        if c < bc - 1e-9 || ((c - bc).abs() <= 1e-9 && s < bs) {
+        if p.beats(best, problem) {
             *best = p;
         }
     };

@@ -18,7 +18,8 @@ pub struct Segment {
     pub images: Vec<usize>,
 }
 
-/// The segments of `plan`, parents first.
+/// The segments of `plan`, parents first; an image that needs no step
+/// is a segment of its own with no steps (its base, re-tagged).
 pub fn segments(problem: &Problem, plan: &Plan) -> Vec<Segment> {
     let nodes = plan.tree(problem);
     let mut children = vec![0usize; nodes.len()];
@@ -30,17 +31,16 @@ pub fn segments(problem: &Problem, plan: &Plan) -> Vec<Segment> {
     // A node ends a segment where the tree branches, an image ends, or
     // nothing follows.
     let ends = |i: usize| children[i] != 1 || !nodes[i].images.is_empty();
-    let mut segment_of: Vec<Option<usize>> = vec![None; nodes.len()];
+    let mut segment_of: Vec<usize> = Vec::with_capacity(nodes.len());
     let mut out: Vec<Segment> = Vec::new();
-    // Nodes come parents first: a node opens a segment when its parent
-    // ended one (or it has none), else continues its parent's.
-    let mut open: Vec<Option<usize>> = vec![None; nodes.len()];
-    for (i, n) in nodes.iter().enumerate() {
-        let seg = match n.parent.and_then(|p| open[p]) {
-            Some(s) => s,
+    // Nodes come parents first: a node continues its parent's segment
+    // unless the parent ended it.
+    for n in &nodes {
+        let seg = match n.parent.filter(|&p| !ends(p)) {
+            Some(p) => segment_of[p],
             None => {
                 out.push(Segment {
-                    parent: n.parent.and_then(|p| segment_of[p]),
+                    parent: n.parent.map(|p| segment_of[p]),
                     base: n.base.clone(),
                     steps: Vec::new(),
                     images: Vec::new(),
@@ -49,19 +49,18 @@ pub fn segments(problem: &Problem, plan: &Plan) -> Vec<Segment> {
             }
         };
         out[seg].steps.push(n.step);
-        segment_of[i] = Some(seg);
-        if ends(i) {
-            out[seg].images.extend(&n.images);
-        } else {
-            open[i] = Some(seg);
+        out[seg].images.extend(&n.images);
+        segment_of.push(seg);
+    }
+    for (i, order) in plan.orders.iter().enumerate() {
+        if order.is_empty() {
+            out.push(Segment {
+                parent: None,
+                base: problem.images[i].base.clone(),
+                steps: Vec::new(),
+                images: vec![i],
+            });
         }
     }
     out
-}
-
-/// The images that need no step: they are their base.
-pub fn bare_images(plan: &Plan) -> Vec<usize> {
-    (0..plan.orders.len())
-        .filter(|&i| plan.orders[i].is_empty())
-        .collect()
 }

@@ -20,6 +20,7 @@ mod lp;
 pub mod plan;
 pub mod prefix;
 pub mod problem;
+mod relaxing;
 pub mod spec;
 mod steps;
 
@@ -54,7 +55,7 @@ impl Default for Limits {
 pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
     let started = std::time::Instant::now();
     let deadline = started + limits.time;
-    let relaxing = Relaxing::start(problem, deadline);
+    let relaxing = relaxing::Relaxing::start(problem, deadline);
     // The greedy runs take half the time at most.
     let mut best = greedy::best(problem, limits.restarts, started + limits.time / 2);
     relaxing.poll();
@@ -75,8 +76,7 @@ pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
     }
     // Proven: the relaxation is not waited for (its bound is the cost).
     let relaxation = if proven {
-        relaxing.poll();
-        relaxing.came.into_inner().unwrap_or_default()
+        relaxing.latest()
     } else {
         relaxing.wait(deadline)
     };
@@ -96,75 +96,9 @@ pub fn solve(problem: &Problem, limits: &Limits) -> Solution {
     }
 }
 
-/// The relaxation, solved on its own thread; its answer once it came
-/// (with its plan checked against the precedence, which it ignores).
-struct Relaxing<'a> {
-    problem: &'a Problem,
-    answer: std::sync::mpsc::Receiver<bound::Relaxation>,
-    came: std::cell::RefCell<Option<bound::Relaxation>>,
-}
-
-impl<'a> Relaxing<'a> {
-    fn start(problem: &'a Problem, deadline: std::time::Instant) -> Self {
-        let (tx, answer) = std::sync::mpsc::channel();
-        let owned = problem.clone();
-        // Not joined: past the deadline its answer is no longer awaited.
-        std::thread::spawn(move || {
-            bound::relax(&owned, deadline, &mut |mut r| {
-                r.plan = r.plan.filter(|p| p.check(&owned).is_ok());
-                let _ = tx.send(r);
-            });
-        });
-        Self {
-            problem,
-            answer,
-            came: std::cell::RefCell::new(None),
-        }
-    }
-
-    /// Takes the latest answer that came (the ascent's bound, then the
-    /// relaxation's).
-    fn poll(&self) {
-        while let Ok(r) = self.answer.try_recv() {
-            *self.came.borrow_mut() = Some(r);
-        }
-    }
-
-    fn whole(&self) -> Option<Plan> {
-        self.came.borrow().as_ref().and_then(|r| r.plan.clone())
-    }
-
-    /// Whether the answer proves a plan of `cost` (or its own) optimal.
-    fn proves(&self, cost: f64) -> bool {
-        self.came.borrow().as_ref().is_some_and(|r| {
-            meets(cost, r.bound)
-                || r.plan
-                    .as_ref()
-                    .is_some_and(|p| meets(p.cost(self.problem), r.bound))
-        })
-    }
-
-    /// The last answer, waiting for the rest until `deadline`.
-    fn wait(self, deadline: std::time::Instant) -> bound::Relaxation {
-        let mut last = self.came.into_inner();
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.answer.recv_timeout(left) {
-                Ok(r) => last = Some(r),
-                Err(_) => return last.unwrap_or_default(),
-            }
-        }
-    }
-}
-
-/// Plans compare by cost, then (equal costs) by the size of their layers.
-fn key(problem: &Problem, p: &Plan) -> (f64, u64) {
-    (p.cost(problem), p.size(problem))
-}
-
 /// `other` if it is a valid plan better than `best`.
 fn better(problem: &Problem, best: Plan, other: Plan) -> Plan {
-    if other.check(problem).is_ok() && key(problem, &other) < key(problem, &best) {
+    if other.check(problem).is_ok() && other.beats(&best, problem) {
         other
     } else {
         best
@@ -172,6 +106,6 @@ fn better(problem: &Problem, best: Plan, other: Plan) -> Plan {
 }
 
 /// Whether a cost meets a lower bound (up to rounding).
-fn meets(cost: f64, lower: f64) -> bool {
+pub(crate) fn meets(cost: f64, lower: f64) -> bool {
     cost - lower <= 1e-6 * cost.abs().max(1.0)
 }

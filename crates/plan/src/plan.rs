@@ -86,6 +86,13 @@ impl Plan {
             .sum()
     }
 
+    /// Whether this plan is better than `other`: cheaper, or (costs
+    /// equal up to rounding) with smaller layers.
+    pub fn beats(&self, other: &Self, problem: &Problem) -> bool {
+        let (c, oc) = (self.cost(problem), other.cost(problem));
+        c < oc - 1e-9 || ((c - oc).abs() <= 1e-9 && self.size(problem) < other.size(problem))
+    }
+
     /// Whether every image gets exactly its steps, in an order the
     /// precedence allows; the first violation otherwise.
     pub fn check(&self, problem: &Problem) -> Result<(), String> {

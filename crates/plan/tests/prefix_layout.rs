@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use berth_plan::layout::{bare_images, segments};
+use berth_plan::layout::segments;
 use berth_plan::prefix::{fits, longest, start_from, Built};
 use berth_plan::problem::{ImageSpec, StepSpec};
 use berth_plan::{Limits, Problem};
@@ -112,7 +112,11 @@ fn segments_cut_the_tree_where_it_branches_or_an_image_ends() {
     );
     let s = berth_plan::solve(&p, &Limits::default());
     let segs = segments(&p, &s.plan);
-    assert_eq!(segs.len(), 3, "{segs:?}");
+    // Three with steps, and the bare image's own (last, no steps).
+    assert_eq!(segs.len(), 4, "{segs:?}");
+    let (bare, segs) = segs.split_last().unwrap();
+    assert_eq!((bare.parent, bare.steps.len()), (None, 0));
+    assert_eq!(bare.images, [3]);
     let root = &segs[0];
     assert_eq!(
         (root.parent, root.steps.len(), root.images.clone()),
@@ -133,5 +137,4 @@ fn segments_cut_the_tree_where_it_branches_or_an_image_ends() {
         }
         assert_eq!(&steps, order);
     }
-    assert_eq!(bare_images(&s.plan), [3]);
 }

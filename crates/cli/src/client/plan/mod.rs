@@ -68,16 +68,17 @@ pub async fn plan(socket: &Path, a: &PlanArgs) -> Result<i32> {
         );
     }
     // The cache is asked only when something needs it; without a daemon,
-    // unknown costs are 1 (unless the cache itself is asked for).
+    // unknown costs are 1 (unless the cache itself is asked for). A
+    // `--build` connects later, starting the daemon if it may.
     let unknown = std::cell::Cell::new(false);
     let mut input = read_input(a, &|_| {
         unknown.set(true);
         None
     })?;
-    let cache = if a.cached || a.build || unknown.get() {
+    let cache = if a.cached || unknown.get() {
         match cache::Cache::fetch(socket).await {
             Ok(c) => Some(c),
-            Err(e) if a.cached || a.build => return Err(e),
+            Err(e) if a.cached => return Err(e),
             Err(_) => None,
         }
     } else {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use berth_plan::layout::{bare_images, segments as layout, Segment};
+use berth_plan::layout::{segments as layout, Segment};
 use berth_plan::Plan;
 use bollard::Docker;
 
@@ -23,16 +23,7 @@ fn node_tag(k: usize) -> String {
 /// Writes the plan's segments as `DIR/NN.Dockerfile` and `DIR/build.sh`.
 pub fn segments(dir: &Path, input: &Input, plan: &Plan) -> Result<()> {
     let problem = &input.problem;
-    let mut segs = layout(problem, plan);
-    // Images that need no step are their base, re-tagged.
-    for i in bare_images(plan) {
-        segs.push(Segment {
-            parent: None,
-            base: problem.images[i].base.clone(),
-            steps: Vec::new(),
-            images: vec![i],
-        });
-    }
+    let segs = layout(problem, plan);
     let first_image = first_images(&segs, problem.images.len());
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut script = String::from(
@@ -71,25 +62,17 @@ pub fn segments(dir: &Path, input: &Input, plan: &Plan) -> Result<()> {
 }
 
 /// For each segment, an image under it (its context and head stand for
-/// the segment's).
+/// the segment's): every segment has one, the tree's leaves end images.
 fn first_images(segs: &[Segment], images: usize) -> Vec<usize> {
-    let mut first = vec![usize::MAX; segs.len()];
+    let mut first = vec![0; segs.len()];
     for i in (0..images).rev() {
-        let Some(mut at) = segs.iter().position(|s| s.images.contains(&i)) else {
-            continue;
-        };
-        loop {
-            first[at] = i;
-            match segs[at].parent {
-                Some(p) => at = p,
-                None => break,
-            }
+        let mut at = segs.iter().position(|s| s.images.contains(&i));
+        while let Some(k) = at {
+            first[k] = i;
+            at = segs[k].parent;
         }
     }
     first
-        .iter()
-        .map(|&i| if i == usize::MAX { 0 } else { i })
-        .collect()
 }
 
 /// A segment's Dockerfile: `FROM` its parent segment (or the base), then
