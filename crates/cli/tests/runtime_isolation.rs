@@ -123,6 +123,68 @@ fn a_custom_seccomp_rule_applies() {
     assert!(err.contains("Operation not permitted"), "{err}");
 }
 
+/// The cached seccomp programs of a state root (`<root>/.seccomp`).
+fn cached_programs(berth: &Berth) -> Vec<std::path::PathBuf> {
+    let dir = berth.root.path().join(".seccomp");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bpf"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn denying(id: &str, syscalls: &[&str]) -> Bundle {
+    let mut b = Bundle::new(id, "mkdir /tmp/d && echo made || echo refused");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": syscalls, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    b
+}
+
+/// A profile is compiled once per state root: the program is stored
+/// under `.seccomp` and reused, and a cache file is trusted only for the
+/// exact profile it was made for.
+#[test]
+fn compiled_seccomp_programs_are_cached_and_checked() {
+    use std::os::unix::fs::MetadataExt;
+    let berth = Berth::new();
+    let (_, out, err) = berth.run(&denying("cache-a", &["mkdir", "mkdirat"]));
+    assert_eq!(out, "refused\n", "{err}");
+    let files = cached_programs(&berth);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let first = std::fs::metadata(&files[0]).unwrap();
+    let program_a = std::fs::read(&files[0]).unwrap();
+    // Run again: the same file, not rewritten.
+    let (_, out, err) = berth.run(&denying("cache-a2", &["mkdir", "mkdirat"]));
+    assert_eq!(out, "refused\n", "{err}");
+    let again = std::fs::metadata(&files[0]).unwrap();
+    assert_eq!(
+        (first.ino(), first.mtime_nsec()),
+        (again.ino(), again.mtime_nsec())
+    );
+
+    // Another profile (mkdir allowed) gets a file of its own.
+    let (_, out, err) = berth.run(&denying("cache-b", &["rmdir"]));
+    assert_eq!(out, "made\n", "{err}");
+    let both = cached_programs(&berth);
+    assert_eq!(both.len(), 2, "{both:?}");
+    let file_b = both.iter().find(|f| **f != files[0]).unwrap();
+    // Profile b's file put where profile a's is looked up: its key does
+    // not match, so a's own program is compiled again (mkdir refused).
+    std::fs::copy(file_b, &files[0]).unwrap();
+    let (_, out, err) = berth.run(&denying("cache-a3", &["mkdir", "mkdirat"]));
+    assert_eq!(out, "refused\n", "{err}");
+    assert_eq!(std::fs::read(&files[0]).unwrap(), program_a);
+    // A damaged file is not loaded either.
+    std::fs::write(&files[0], b"berth-seccomp-bpf 1\n\x05\0\0\0junk").unwrap();
+    let (code, out, err) = berth.run(&denying("cache-a4", &["mkdir", "mkdirat"]));
+    assert_eq!((code, out.as_str()), (0, "refused\n"), "{err}");
+    assert_eq!(std::fs::read(&files[0]).unwrap(), program_a);
+}
+
 #[test]
 fn readonly_rootfs_refuses_writes() {
     let berth = Berth::new();

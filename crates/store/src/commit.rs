@@ -2,9 +2,15 @@
 //! every build step, and `docker commit`. A change is written into a
 //! [`Scratch`] layer — a temp layer directory whose `diff` is the upper dir
 //! of a writable overlay over the parent's layers — and committed: its
-//! diff becomes a gzip layer blob, the directory itself is renamed into
-//! place under its ChainID (nothing is unpacked a second time), and one
-//! transaction records the layer and the image with its parent.
+//! diff becomes an uncompressed layer blob, the directory itself is renamed
+//! into place under its ChainID (nothing is unpacked a second time), and
+//! one transaction records the layer and the image with its parent.
+//!
+//! Layers made here stay uncompressed, as dockerd keeps them: a build
+//! commits a layer per step and most are never pushed, so deflating each
+//! one (and hashing it twice, compressed and not) was most of a cold
+//! build's CPU. A push gzips them on the way out and remembers the result
+//! (`pushed_forms`); `save` writes them as they are.
 
 use std::fs;
 use std::io;
@@ -176,7 +182,7 @@ impl Store {
         self.undo_on_error(result, &created)
     }
 
-    /// Turns a scratch layer into a stored layer: its diff as a gzip blob,
+    /// Turns a scratch layer into a stored layer: its diff as a tar blob,
     /// its directory installed under the ChainID. `None` when the change is
     /// empty and empty changes are not kept.
     fn commit_layer(
@@ -204,34 +210,32 @@ impl Store {
             size,
             blob: blob.to_string(),
             blob_size,
-            media_type: media::OCI_LAYER_GZIP.to_owned(),
+            media_type: media::OCI_LAYER.to_owned(),
             refs: 0,
         }))
     }
 
-    /// Writes the tar of `upper` as a gzip blob; returns (blob, its size,
-    /// DiffID, content bytes).
+    /// Writes the tar of `upper` as an uncompressed blob; returns (blob,
+    /// its size, DiffID, content bytes). The blob's digest is the DiffID.
     fn store_diff(
         &self,
         upper: &Path,
         created: &mut Created,
     ) -> Result<(Digest, u64, Digest, u64)> {
         let mut tmp = self.blobs.temp()?;
-        let hashed = HashingWriter::new(tmp.as_file_mut(), Algorithm::Sha256);
-        // Level 1, as import: layers are written often and read once.
-        let gz = flate2::write::GzEncoder::new(hashed, flate2::Compression::fast());
-        let mut tee = HashingWriter::new(gz, Algorithm::Sha256);
-        let size = crate::diff::write_diff(upper, &mut tee)?;
-        let (diff_id, _, gz) = tee.into_parts();
-        let hashed = gz
-            .finish()
-            .map_err(|e| StoreError::io("compressing the diff of", upper, e))?;
-        let (blob, blob_size) = hashed.finish();
-        if !self.blobs.contains(&blob) {
-            self.blobs.commit(tmp, &blob)?;
-            created.blobs.push(blob.clone());
+        let mut hashed = HashingWriter::new(
+            io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()),
+            Algorithm::Sha256,
+        );
+        let size = crate::diff::write_diff(upper, &mut hashed)?;
+        let (diff_id, blob_size, out) = hashed.into_parts();
+        out.into_inner()
+            .map_err(|e| StoreError::io("writing the diff of", upper, e.into_error()))?;
+        if !self.blobs.contains(&diff_id) {
+            self.blobs.commit(tmp, &diff_id)?;
+            created.blobs.push(diff_id.clone());
         }
-        Ok((blob, blob_size, diff_id, size))
+        Ok((diff_id.clone(), blob_size, diff_id, size))
     }
 
     fn record_commit(

@@ -86,6 +86,22 @@ fn a_scratch_layer_sees_the_parent_and_becomes_a_layer_of_its_change() {
     );
     assert!(!view.root().join("keep").exists());
     drop(view);
+    // The committed layer is stored as a plain tar (compressed only when
+    // pushed): its blob is its DiffID and reads as the change.
+    let out = s.hold_for_push(&c.id.to_string()).unwrap();
+    let layer = &out.layers[1];
+    assert_eq!(
+        layer.media_type.as_deref(),
+        Some(berth_image::media::OCI_LAYER)
+    );
+    assert_eq!(layer.digest, out.diff_ids[1]);
+    let mut blob = s.read_blob(&layer.digest, layer.size).unwrap();
+    let mut names = Vec::new();
+    for e in tar::Archive::new(&mut blob).entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert_eq!(names, ["etc/", "etc/os", ".wh.keep"], "{names:?}");
+    s.release(&out.holder).unwrap();
     // Saved and loaded elsewhere, the layer is the same DiffID.
     let mut saved = Vec::new();
     s.save(

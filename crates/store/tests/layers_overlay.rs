@@ -869,3 +869,26 @@ fn a_committed_diff_on_its_base_shows_what_the_container_saw() {
     let _m = c.f.mount(&stack, None, &view);
     assert_eq!(common::tree(&view), c.merged_tree);
 }
+
+/// On ext4 the layer directory is marked as the top of unrelated trees, so
+/// each layer gets a block group of its own (the inode allocator of a
+/// journal-less ext4 is quadratic where a prune just freed thousands).
+#[test]
+fn the_layer_directory_spreads_its_layers_on_ext4() {
+    const EXT4_MAGIC: i64 = 0xEF53;
+    let f = fixture();
+    let layers = f.dir.path().join("layers");
+    let fs_type = rustix::fs::statfs(&layers).unwrap().f_type;
+    if fs_type != EXT4_MAGIC {
+        eprintln!("not ext4 (f_type {fs_type:#x}): nothing to check");
+        return;
+    }
+    let fd = fs::File::open(&layers).unwrap();
+    let flags = rustix::fs::ioctl_getflags(&fd).unwrap();
+    assert!(flags.contains(rustix::fs::IFlags::TOPDIR), "{flags:?}");
+    // Opening again keeps it (and does not fail on a flag already set).
+    drop(LayerStore::open(f.dir.path(), UnpackOptions::default()).unwrap());
+    assert!(rustix::fs::ioctl_getflags(&fd)
+        .unwrap()
+        .contains(rustix::fs::IFlags::TOPDIR));
+}

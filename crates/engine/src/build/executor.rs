@@ -117,26 +117,28 @@ impl Executor for ContainerExecutor {
             .prepare_wait(&id, "next-exit")
             .map_err(|e| e.message)?;
         self.containers.start(&id).map_err(|e| e.message)?;
-        let done = std::sync::atomic::AtomicBool::new(false);
+        let (finished, watch) = std::sync::mpsc::channel::<()>();
         let exit_code = std::thread::scope(|s| {
             let containers = &self.containers;
             let id = &id;
-            let done = &done;
-            // Cancels the step when the build is cancelled.
-            s.spawn(move || {
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    if cancelled() {
-                        let _ = containers.kill(id, Some("SIGKILL"));
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
+            // Cancels the step when the build is cancelled. It waits on the
+            // channel, not a sleep: the step's end (the sender dropped)
+            // wakes it at once, so no step waits for a polling tick.
+            s.spawn(move || loop {
+                if cancelled() {
+                    let _ = containers.kill(id, Some("SIGKILL"));
+                    return;
+                }
+                match watch.recv_timeout(Duration::from_millis(100)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
                 }
             });
             if let Some(stream) = attachment.connect() {
                 demux(stream, output);
             }
             let code = self.containers.wait_for(&ticket);
-            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            drop(finished);
             code
         });
         let _ =

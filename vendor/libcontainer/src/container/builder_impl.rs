@@ -168,6 +168,15 @@ impl ContainerBuilderImpl {
             })?;
         }
 
+        // berth patch: the seccomp program is compiled (or read from the
+        // state root's cache) here, once, and inherited by the init.
+        #[cfg(feature = "libseccomp")]
+        if let (Some(seccomp), Some(container)) = (linux.seccomp(), &self.container) {
+            if let Some(root) = container.root.parent() {
+                crate::seccomp::prepare(seccomp, &root.join(".seccomp"));
+            }
+        }
+
         // This container_args will be passed to the container processes,
         // therefore we will have to move all the variable by value. Since self
         // is a shared reference, we have to clone these variables here.

@@ -9,6 +9,9 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 
+mod cache;
+pub use cache::prepare;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
     #[error("failed to translate trace action due to failed to convert errno {errno} into i16")]
@@ -48,6 +51,9 @@ pub enum SeccompError {
     SetCtlNnp {
         source: libseccomp::error::SeccompError,
     },
+    // berth patch: the program prepared before the fork (cache.rs).
+    #[error("failed to load the compiled seccomp program")]
+    LoadProgram { source: std::io::Error },
 }
 
 type Result<T> = std::result::Result<T, SeccompError>;
@@ -148,6 +154,34 @@ fn check_seccomp(seccomp: &LinuxSeccomp) -> Result<()> {
 
 #[tracing::instrument(level = "trace", skip(seccomp))]
 pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
+    // berth patch: a program prepared before the fork (cache.rs) is loaded
+    // as it is; only a profile without one is compiled here.
+    if cache::load_prepared(seccomp)? {
+        return Ok(None);
+    }
+    let ctx = build_filter(seccomp)?;
+
+    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
+    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
+    // the thread must already have the no_new_privs bit set.
+    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
+    ctx.load()
+        .map_err(|err| SeccompError::LoadContext { source: err })?;
+
+    let fd = if is_notify(seccomp) {
+        Some(
+            ctx.get_notify_fd()
+                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
+        )
+    } else {
+        None
+    };
+
+    Ok(fd)
+}
+
+/// The libseccomp filter of a profile, ready to load or export.
+fn build_filter(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     check_seccomp(seccomp)?;
 
     tracing::trace!(default_action = ?seccomp.default_action(), errno = ?seccomp.default_errno_ret(), "initializing seccomp");
@@ -297,23 +331,7 @@ pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
         }
     }
 
-    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
-    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
-    // the thread must already have the no_new_privs bit set.
-    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
-    ctx.load()
-        .map_err(|err| SeccompError::LoadContext { source: err })?;
-
-    let fd = if is_notify(seccomp) {
-        Some(
-            ctx.get_notify_fd()
-                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
-        )
-    } else {
-        None
-    };
-
-    Ok(fd)
+    Ok(ctx)
 }
 
 pub fn is_notify(seccomp: &LinuxSeccomp) -> bool {
