@@ -1,6 +1,6 @@
 //! A build context kept as it arrived: the tar stream's entries as an
-//! in-memory tree, their contents in one spool file, each content hashed
-//! once on the way in.
+//! in-memory tree, their contents in a spool (memory, or one unlinked file
+//! for a big context: `spool.rs`), each content hashed once on the way in.
 //!
 //! Unpacking a context into thousands of files (and deleting them after
 //! the build) cost more than the rest of a cached build: the spool is one
@@ -10,8 +10,7 @@
 //! starts again from the top): nothing here ever touches a host path.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -19,6 +18,7 @@ use berth_store::fsroot::RelPath;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{BuildError, Result};
+use crate::spool::{Content, Spool, SpoolWriter};
 use crate::tree::Kind;
 
 /// Symlinks followed while resolving one path (Linux's own limit).
@@ -66,7 +66,7 @@ impl Node {
 #[derive(Debug)]
 pub struct Archive {
     nodes: Vec<Node>,
-    spool: std::fs::File,
+    spool: Spool,
     /// The context written out as files, made only if a step needs a host
     /// path (`RUN --mount=type=bind` from the context).
     unpacked: OnceLock<tempfile::TempDir>,
@@ -85,19 +85,16 @@ impl Archive {
 
     /// [`Archive::receive`], refusing more than `limit` bytes of content.
     fn receive_bounded(stream: impl Read, scratch: &Path, limit: u64) -> Result<Self> {
-        let spool = tempfile::tempfile_in(scratch)
-            .map_err(|e| BuildError::io("creating a context spool in", scratch, e))?;
         let now = now();
         let spool_err = |e| BuildError::io("writing the context spool in", scratch, e);
-        // Written through a duplicate: reads reopen the file anyway.
-        let mut writer =
-            io::BufWriter::with_capacity(1 << 20, spool.try_clone().map_err(spool_err)?);
+        let mut writer = SpoolWriter::new(scratch);
         let mut archive = Self {
             nodes: vec![Node::dir(0o755, now)],
-            spool,
+            spool: Spool::Memory(Vec::new()),
             unpacked: OnceLock::new(),
             scratch: scratch.to_owned(),
         };
+        let mut buf = vec![0u8; 1 << 16];
         let mut written = 0u64;
         let mut tar = tar::Archive::new(stream);
         let mut entries = tar.entries().map_err(bad_tar)?;
@@ -112,7 +109,7 @@ impl Archive {
                 Some(Err(e)) => return Err(bad_tar(e)),
             };
             let size = entry.size();
-            let node = read_node(&mut entry, &mut writer, &mut written, limit)?;
+            let node = read_node(&mut entry, &mut writer, &mut buf, &mut written, limit)?;
             whole = size == 0 || matches!(&node, Some(Incoming::Node(n)) if n.kind == Kind::File);
             let Some(node) = node else {
                 continue;
@@ -127,6 +124,7 @@ impl Archive {
             archive.insert(rel.parts(), node, now)?;
         }
         writer.flush().map_err(spool_err)?;
+        archive.spool = writer.finish().map_err(spool_err)?;
         Ok(archive)
     }
 
@@ -238,11 +236,9 @@ impl Archive {
 
     /// A reader of a file node's content, with its own offset (several
     /// stages read at once).
-    pub fn open(&self, index: usize) -> io::Result<io::Take<std::fs::File>> {
+    pub fn open(&self, index: usize) -> io::Result<Content<'_>> {
         let node = &self.nodes[index];
-        let mut file = std::fs::File::open(format!("/proc/self/fd/{}", self.spool.as_raw_fd()))?;
-        file.seek(SeekFrom::Start(node.offset))?;
-        Ok(file.take(node.size))
+        self.spool.open(node.offset, node.size)
     }
 
     /// The content of the file at `rel` (followed).
@@ -286,7 +282,9 @@ impl Archive {
                 }
                 Kind::File => {
                     let mut out = std::fs::File::create_new(&path).map_err(io)?;
-                    io::copy(&mut self.open(index).map_err(io)?, &mut out).map_err(io)?;
+                    self.open(index)
+                        .and_then(|c| c.copy_to(&mut out))
+                        .map_err(io)?;
                 }
                 Kind::Symlink => {
                     let target = node.link.as_deref().unwrap_or_default();
@@ -314,6 +312,7 @@ enum Incoming {
 fn read_node<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     spool: &mut impl Write,
+    buf: &mut [u8],
     written: &mut u64,
     limit: u64,
 ) -> Result<Option<Incoming>> {
@@ -328,9 +327,8 @@ fn read_node<R: Read>(
             node.kind = Kind::File;
             node.offset = *written;
             let mut hash = Sha256::new();
-            let mut buf = vec![0u8; 1 << 16];
             loop {
-                let n = entry.read(&mut buf).map_err(bad_tar)?;
+                let n = entry.read(buf).map_err(bad_tar)?;
                 if n == 0 {
                     break;
                 }

@@ -278,10 +278,11 @@ impl Writer<'_> {
                 )
                 .map_err(|err| self.err("creating", rel, err))?;
                 let mut out = std::fs::File::from(fd);
-                let mut src = open
+                let src = open
                     .open()
                     .map_err(|err| self.err("reading the source of", rel, err))?;
-                io::copy(&mut src, &mut out).map_err(|err| self.err("writing", rel, err))?;
+                src.copy_to(&mut out)
+                    .map_err(|err| self.err("writing", rel, err))?;
                 // chown first: it clears setuid bits a chmod sets.
                 rfs::fchown(
                     &out,

@@ -276,6 +276,13 @@ enum Matcher {
     Prefix,
     /// A leading `**` followed by a literal: a string suffix.
     Suffix,
+    /// `**/*LITERAL` (`**/*.log`, the commonest wildcard pattern): the
+    /// last path component ends with the literal. The program answers for
+    /// a path with a newline, which its `.*` does not cross.
+    NameSuffix {
+        suffix: String,
+        program: regex::Program,
+    },
     Regex(regex::Program),
 }
 
@@ -322,6 +329,16 @@ impl Pattern {
                 // `**/foo` also matches "foo" itself.
                 path.ends_with(suffix) || suffix.strip_prefix('/') == Some(path)
             }),
+            Matcher::NameSuffix { suffix, program } => {
+                if path.contains('\n') {
+                    program.is_match(path)
+                } else {
+                    path.rsplit('/')
+                        .next()
+                        .unwrap_or(path)
+                        .ends_with(suffix.as_str())
+                }
+            }
             Matcher::Regex(program) => program.is_match(path),
         }
     }
@@ -340,9 +357,23 @@ impl Matcher {
             Kind::Exact => Self::Exact,
             Kind::Prefix => Self::Prefix,
             Kind::Suffix => Self::Suffix,
-            Kind::Regex => Self::Regex(regex::Program::parse(&source)?),
+            Kind::Regex => {
+                let program = regex::Program::parse(&source)?;
+                match name_suffix(text) {
+                    Some(suffix) => Self::NameSuffix { suffix, program },
+                    None => Self::Regex(program),
+                }
+            }
         })
     }
+}
+
+/// The literal of a `**/*LITERAL` pattern (no wildcard, escape, class or
+/// `/` in it): its regex, `^(.*/)?[^/]*LITERAL$`, asks only that the last
+/// component end with it.
+fn name_suffix(text: &str) -> Option<String> {
+    let literal = text.strip_prefix("**/*")?;
+    (!literal.contains(['*', '?', '[', ']', '\\', '/'])).then(|| literal.to_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1323,6 +1354,55 @@ mod tests {
             if kind == Kind::Regex {
                 assert_eq!(regex, want_regex, "regex of {pattern:?}");
             }
+        }
+    }
+
+    /// `**/*LITERAL` is answered without the regex, and the same way.
+    #[test]
+    fn name_suffix_patterns_match_as_their_regex_does() {
+        let patterns = ["**/*.log", "**/*", "**/*~", "**/*.tar.gz", "**/*é"];
+        let paths = [
+            "a.log",
+            "x/y/a.log",
+            "x/.log",
+            ".log",
+            "a.log/b",
+            "a.logx",
+            "dir.log/file",
+            "a\nb/c.log",
+            "a\nb.log",
+            "x/a\n.log",
+            "b.tar.gz",
+            "deep/er/b.tar.gz",
+            "b.tar",
+            "café",
+            "x/caf",
+            "",
+            "q~",
+        ];
+        for pattern in patterns {
+            let cleaned = clean(pattern);
+            let compiled = Pattern::new(pattern, pattern).unwrap().unwrap();
+            assert!(
+                matches!(compiled.matcher, Matcher::NameSuffix { .. }),
+                "{pattern}"
+            );
+            let (_, source) = translate(&cleaned);
+            let program = regex::Program::parse(&source).unwrap();
+            for path in paths {
+                assert_eq!(
+                    compiled.matches(path),
+                    program.is_match(path),
+                    "{pattern} on {path:?}"
+                );
+            }
+        }
+        for other in ["**/*.lo?", "**/*a/b", "**/x*.log", "*.log", "**/*[ab]"] {
+            let compiled = Pattern::new(other, other).unwrap().unwrap();
+            assert!(
+                !matches!(compiled.matcher, Matcher::NameSuffix { .. }),
+                "{other}"
+            );
         }
     }
 

@@ -19,6 +19,7 @@ pub mod graph;
 pub mod ignore;
 mod inputs;
 pub mod progress;
+pub mod spool;
 pub mod state;
 pub mod step;
 pub mod tree;

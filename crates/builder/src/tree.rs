@@ -66,12 +66,11 @@ enum Src<'a> {
     Node { archive: &'a Archive, index: usize },
 }
 
-/// An entry's content.
-pub type Content = io::Take<std::fs::File>;
+pub use crate::spool::Content;
 
-impl Opener<'_> {
+impl<'a> Opener<'a> {
     /// The entry's content (a regular file; never follows a symlink).
-    pub fn open(&self) -> io::Result<Content> {
+    pub fn open(&self) -> io::Result<Content<'a>> {
         let (at, name) = match self.src {
             Src::At { at, name } => (at, name),
             Src::Node { archive, index } => return archive.open(index),
@@ -91,7 +90,7 @@ impl Opener<'_> {
                 Mode::empty(),
             )?,
         };
-        Ok(std::fs::File::from(fd).take(u64::MAX))
+        Ok(Content::File(std::fs::File::from(fd).take(u64::MAX)))
     }
 
     /// The content hash, where it is already known.
