@@ -1,7 +1,7 @@
 //! `docker import`: a root filesystem tarball (plain, gzip or zstd) becomes
-//! a one-layer image. The layer is stored gzip-compressed (berth's default
-//! on write), its DiffID computed from the same pass; config edits come as
-//! `--change` instructions.
+//! a one-layer image. The layer is stored as a plain tar (its blob digest
+//! is its DiffID, one hashing pass; a push compresses it, as it does every
+//! layer berth writes); config edits come as `--change` instructions.
 
 use std::io::{self, Read};
 
@@ -28,20 +28,6 @@ pub struct ImportOptions {
     pub message: Option<String>,
 }
 
-/// Hashes what is read through it (the DiffID of the uncompressed tar).
-struct Tee<R> {
-    inner: R,
-    hasher: berth_image::Hasher,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 impl Store {
     /// Imports a root filesystem tarball as a new image.
     pub fn import(&self, input: impl Read, opts: &ImportOptions) -> Result<Loaded> {
@@ -57,7 +43,7 @@ impl Store {
         let conn = self.conn();
         let mut created = Created::default();
         let result = (|| {
-            let (blob, blob_size, diff_id) = self.store_gzip_layer(input, &mut created)?;
+            let (blob, blob_size, diff_id) = self.store_plain_layer(input, &mut created)?;
             let config = import_config(container, &diff_id, opts.message.as_deref());
             let config_bytes = config.to_bytes();
             let id = self.blobs.put_bytes(&config_bytes)?;
@@ -69,11 +55,11 @@ impl Store {
                 size: 0,
                 blob: blob.to_string(),
                 blob_size,
-                media_type: media::OCI_LAYER_GZIP.to_owned(),
+                media_type: media::OCI_LAYER.to_owned(),
                 refs: 0,
             };
             // The same content recorded before (an earlier import, a
-            // pull) keeps its row, with its size and blob: the gzip just
+            // pull) keeps its row, with its size and blob: the blob just
             // written, when new, is not needed.
             let mut spare = None;
             let layer = match crate::db::layer(&conn, &row.chain_id)? {
@@ -116,36 +102,30 @@ impl Store {
             .ok_or_else(|| StoreError::Invalid("import recorded no image".to_owned()))
     }
 
-    /// Streams the tarball, decompressed, through a DiffID hasher into a
-    /// gzip blob.
-    fn store_gzip_layer(
+    /// Streams the tarball, decompressed, into a blob; returns (blob, its
+    /// size, DiffID), the blob being the DiffID.
+    fn store_plain_layer(
         &self,
         input: impl Read,
         created: &mut Created,
     ) -> Result<(Digest, u64, Digest)> {
-        let reader =
+        let mut reader =
             decompress(input).map_err(|e| StoreError::io("reading", "import tarball", e))?;
-        let mut tee = Tee {
-            inner: reader,
-            hasher: Algorithm::Sha256.hasher(),
-        };
         let mut tmp = self.blobs.temp()?;
-        let hashed = HashingWriter::new(tmp.as_file_mut(), Algorithm::Sha256);
-        // Level 1: layers are written often (import, commit, every build
-        // step) and read once; speed beats the last few percent of size.
-        let mut gz = flate2::write::GzEncoder::new(hashed, flate2::Compression::fast());
-        io::copy(&mut tee, &mut gz)
-            .map_err(|e| StoreError::io("compressing", "import tarball", e))?;
-        let hashed = gz
-            .finish()
-            .map_err(|e| StoreError::io("compressing", "import tarball", e))?;
-        let (blob, size) = hashed.finish();
-        let diff_id = tee.hasher.finish();
-        if !self.blobs.contains(&blob) {
-            self.blobs.commit(tmp, &blob)?;
-            created.blobs.push(blob.clone());
+        let mut hashed = HashingWriter::new(
+            io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()),
+            Algorithm::Sha256,
+        );
+        io::copy(&mut reader, &mut hashed)
+            .map_err(|e| StoreError::io("reading", "import tarball", e))?;
+        let (diff_id, size, out) = hashed.into_parts();
+        out.into_inner()
+            .map_err(|e| StoreError::io("storing", "import tarball", e.into_error()))?;
+        if !self.blobs.contains(&diff_id) {
+            self.blobs.commit(tmp, &diff_id)?;
+            created.blobs.push(diff_id.clone());
         }
-        Ok((blob, size, diff_id))
+        Ok((diff_id.clone(), size, diff_id))
     }
 }
 

@@ -87,8 +87,16 @@ fn a_scratch_layer_sees_the_parent_and_becomes_a_layer_of_its_change() {
     assert!(!view.root().join("keep").exists());
     drop(view);
     // The committed layer is stored as a plain tar (compressed only when
-    // pushed): its blob is its DiffID and reads as the change.
+    // pushed): its blob is its DiffID and reads as the change. So is the
+    // imported base layer.
     let out = s.hold_for_push(&c.id.to_string()).unwrap();
+    for (layer, diff_id) in out.layers.iter().zip(&out.diff_ids) {
+        assert_eq!(
+            layer.media_type.as_deref(),
+            Some(berth_image::media::OCI_LAYER)
+        );
+        assert_eq!(&layer.digest, diff_id);
+    }
     let layer = &out.layers[1];
     assert_eq!(
         layer.media_type.as_deref(),
