@@ -13,6 +13,9 @@ whole benchmark runs in a private mount namespace where an empty file hides
 conditions. Needs GNU time (Debian package `time`). Run as root:
 
     bench/runtime_lifecycle.py --runs 200 [--berth target/release/berth]
+
+`--docker-spec` uses Docker's default spec instead of runc's (`berth runtime
+spec --docker`: Docker's capabilities, masked paths and seccomp profile).
 """
 
 import argparse
@@ -28,12 +31,13 @@ import time
 CONTROLLERS = "/sys/fs/cgroup/unified/cgroup.controllers"
 
 
-def make_bundle(berth, path):
+def make_bundle(berth, path, docker_spec):
     rootfs = os.path.join(path, "rootfs")
     os.makedirs(os.path.join(rootfs, "bin"))
     shutil.copy("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
     os.symlink("busybox", os.path.join(rootfs, "bin", "true"))
-    subprocess.run([berth, "runtime", "spec", "--bundle", path], check=True)
+    spec = [berth, "runtime", "spec", "--bundle", path] + (["--docker"] if docker_spec else [])
+    subprocess.run(spec, check=True)
     with open(os.path.join(path, "config.json")) as f:
         config = json.load(f)
     config["process"]["args"] = ["/bin/true"]
@@ -73,11 +77,11 @@ def measure(argv, rss_file):
     return wall, usage.ru_utime + usage.ru_stime, rss, proc.returncode
 
 
-def bench(berth, runs, warmup):
+def bench(berth, runs, warmup, docker_spec):
     work = tempfile.mkdtemp(prefix="berth-bench-")
     bundle = os.path.join(work, "bundle")
     os.makedirs(bundle)
-    make_bundle(berth, bundle)
+    make_bundle(berth, bundle, docker_spec)
     peers = runtimes(berth)
     samples = {name: [] for name in peers}
     try:
@@ -128,6 +132,8 @@ def main():
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--berth", default="target/release/berth")
+    parser.add_argument("--docker-spec", action="store_true",
+                        help="Docker's default spec (seccomp on) instead of runc's")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     berth = os.path.abspath(args.berth)
@@ -135,11 +141,12 @@ def main():
         # Re-run inside a private mount namespace with the controllers hidden.
         os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
                               sys.executable, __file__, "--inner", "--runs", str(args.runs),
-                              "--warmup", str(args.warmup), "--berth", berth])
+                              "--warmup", str(args.warmup), "--berth", berth]
+                   + (["--docker-spec"] if args.docker_spec else []))
     if os.path.exists(CONTROLLERS):
         empty = tempfile.NamedTemporaryFile(prefix="berth-bench-empty-")
         subprocess.run(["mount", "--bind", empty.name, CONTROLLERS], check=True)
-    print(report(bench(berth, args.runs, args.warmup), args.runs))
+    print(report(bench(berth, args.runs, args.warmup, args.docker_spec), args.runs))
 
 
 if __name__ == "__main__":
