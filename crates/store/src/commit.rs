@@ -197,7 +197,7 @@ impl Store {
         if !keep_empty && is_empty_dir(&diff)? {
             return Ok(None);
         }
-        let (blob, blob_size, diff_id, size) = self.store_diff(&diff, created)?;
+        let (diff_id, blob_size, size) = self.store_diff(&diff, created)?;
         let chain = chain_id(parent, &diff_id);
         if !self.layers.contains(&chain) {
             self.layers.install(dir, &chain)?;
@@ -208,20 +208,16 @@ impl Store {
             diff_id: diff_id.to_string(),
             parent: parent.map(ToString::to_string),
             size,
-            blob: blob.to_string(),
+            blob: diff_id.to_string(),
             blob_size,
             media_type: media::OCI_LAYER.to_owned(),
             refs: 0,
         }))
     }
 
-    /// Writes the tar of `upper` as an uncompressed blob; returns (blob,
-    /// its size, DiffID, content bytes). The blob's digest is the DiffID.
-    fn store_diff(
-        &self,
-        upper: &Path,
-        created: &mut Created,
-    ) -> Result<(Digest, u64, Digest, u64)> {
+    /// Writes the tar of `upper` as an uncompressed blob, whose digest is
+    /// the DiffID; returns (that digest, the blob's size, content bytes).
+    fn store_diff(&self, upper: &Path, created: &mut Created) -> Result<(Digest, u64, u64)> {
         let mut tmp = self.blobs.temp()?;
         let mut hashed = HashingWriter::new(
             io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()),
@@ -231,11 +227,8 @@ impl Store {
         let (diff_id, blob_size, out) = hashed.into_parts();
         out.into_inner()
             .map_err(|e| StoreError::io("writing the diff of", upper, e.into_error()))?;
-        if !self.blobs.contains(&diff_id) {
-            self.blobs.commit(tmp, &diff_id)?;
-            created.blobs.push(diff_id.clone());
-        }
-        Ok((diff_id.clone(), blob_size, diff_id, size))
+        created.commit_blob(&self.blobs, tmp, &diff_id)?;
+        Ok((diff_id, blob_size, size))
     }
 
     fn record_commit(

@@ -3,14 +3,13 @@
 //! is its DiffID, one hashing pass; a push compresses it, as it does every
 //! layer berth writes); config edits come as `--change` instructions.
 
-use std::io::{self, Read};
+use std::io::Read;
 
 use berth_image::archive::read::host_arch;
 use berth_image::change::apply_change;
 use berth_image::config::{ContainerConfig, History, ImageConfig, RootFs};
-use berth_image::{media, Algorithm, Digest, Reference};
+use berth_image::{media, Digest, Reference};
 
-use crate::blobs::HashingWriter;
 use crate::db::LayerRow;
 use crate::error::{Result, StoreError};
 use crate::layers::decompress;
@@ -43,7 +42,9 @@ impl Store {
         let conn = self.conn();
         let mut created = Created::default();
         let result = (|| {
-            let (blob, blob_size, diff_id) = self.store_plain_layer(input, &mut created)?;
+            let (diff_id, blob_size) = self.store_plain_layer(input, &mut created)?;
+            // The blob is the plain tar: its digest is the DiffID.
+            let blob = diff_id.clone();
             let config = import_config(container, &diff_id, opts.message.as_deref());
             let config_bytes = config.to_bytes();
             let id = self.blobs.put_bytes(&config_bytes)?;
@@ -102,30 +103,16 @@ impl Store {
             .ok_or_else(|| StoreError::Invalid("import recorded no image".to_owned()))
     }
 
-    /// Streams the tarball, decompressed, into a blob; returns (blob, its
-    /// size, DiffID), the blob being the DiffID.
-    fn store_plain_layer(
-        &self,
-        input: impl Read,
-        created: &mut Created,
-    ) -> Result<(Digest, u64, Digest)> {
+    /// Streams the tarball, decompressed, into a blob; returns its digest
+    /// (the DiffID: the blob is the plain tar) and size.
+    fn store_plain_layer(&self, input: impl Read, created: &mut Created) -> Result<(Digest, u64)> {
         let mut reader =
             decompress(input).map_err(|e| StoreError::io("reading", "import tarball", e))?;
-        let mut tmp = self.blobs.temp()?;
-        let mut hashed = HashingWriter::new(
-            io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()),
-            Algorithm::Sha256,
-        );
-        io::copy(&mut reader, &mut hashed)
-            .map_err(|e| StoreError::io("reading", "import tarball", e))?;
-        let (diff_id, size, out) = hashed.into_parts();
-        out.into_inner()
-            .map_err(|e| StoreError::io("storing", "import tarball", e.into_error()))?;
-        if !self.blobs.contains(&diff_id) {
-            self.blobs.commit(tmp, &diff_id)?;
-            created.blobs.push(diff_id.clone());
-        }
-        Ok((diff_id.clone(), size, diff_id))
+        let (tmp, diff_id, size) = self
+            .blobs
+            .stage("import tarball", &mut reader, None, None)?;
+        created.commit_blob(&self.blobs, tmp, &diff_id)?;
+        Ok((diff_id, size))
     }
 }
 

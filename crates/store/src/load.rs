@@ -53,6 +53,23 @@ pub(crate) struct Created {
     pub layers: Vec<Digest>,
 }
 
+impl Created {
+    /// Moves a staged blob in unless the store has it already; a blob
+    /// moved in is recorded, to go if the operation fails.
+    pub fn commit_blob(
+        &mut self,
+        blobs: &BlobStore,
+        tmp: tempfile::NamedTempFile,
+        digest: &Digest,
+    ) -> Result<()> {
+        if !blobs.contains(digest) {
+            blobs.commit(tmp, digest)?;
+            self.blobs.push(digest.clone());
+        }
+        Ok(())
+    }
+}
+
 /// The first phase of a load, without the store's lock (a slow input,
 /// such as `berth save | berth load`, must not block other operations):
 /// blobs are hashed into temp files; blobs the store has are noted.
@@ -118,10 +135,7 @@ impl Store {
         let mut created = Created::default();
         let result = (|| {
             for (digest, tmp) in staging.staged {
-                if !self.blobs.contains(&digest) {
-                    self.blobs.commit(tmp, &digest)?;
-                    created.blobs.push(digest);
-                }
+                created.commit_blob(&self.blobs, tmp, &digest)?;
             }
             if let Some(gone) = staging.present.iter().find(|d| !self.blobs.contains(d)) {
                 return Err(StoreError::Conflict(format!(

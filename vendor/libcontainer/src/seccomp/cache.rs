@@ -203,12 +203,19 @@ fn compile_and_store(
 ) -> io::Result<Vec<libc::sock_filter>> {
     let ctx = super::build_filter(seccomp).map_err(io::Error::other)?;
     fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
+    // Named per process and thread (one writer each); a file a crashed
+    // process left under a reused name is overwritten.
+    let tmp = dir.join(format!(
+        ".tmp-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let written = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .read(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .open(&tmp)?;
         let len = u32::try_from(key.len()).map_err(io::Error::other)?;
         f.write_all(MAGIC)?;
