@@ -2,6 +2,7 @@
 //! as berth serves them, the API version constants, and the `filters` query
 //! parameter. Pure data: shared by the server and clients.
 
+pub mod build;
 pub mod events;
 pub mod filters;
 pub mod images;

@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use berth_api_types::build::LocalContext;
 use berth_engine::build::BuildRequest;
 use serde_json::json;
 
@@ -37,12 +38,18 @@ fn string_map(q: &Query, key: &str) -> Result<BTreeMap<String, String>> {
 }
 
 fn request(q: &Query) -> Result<BuildRequest> {
-    if q.get("remote").is_some_and(|r| !r.is_empty()) {
-        return Err(ApiError::invalid(
-            "remote build contexts are not supported: send the context as the request body",
-        ));
-    }
+    let local =
+        match q.get("remote").filter(|r| !r.is_empty()) {
+            None => None,
+            Some(remote) => match LocalContext::from_remote(remote) {
+                Some(local) => Some(local.map_err(ApiError::invalid)?),
+                None => return Err(ApiError::invalid(
+                    "remote build contexts are not supported: send the context as the request body",
+                )),
+            },
+        };
     Ok(BuildRequest {
+        local,
         tags: q.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
         dockerfile: q.get("dockerfile").unwrap_or_default().to_owned(),
         build_args: string_map(q, "buildargs")?,

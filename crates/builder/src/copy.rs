@@ -283,6 +283,8 @@ impl Writer<'_> {
                     .map_err(|err| self.err("reading the source of", rel, err))?;
                 src.copy_to(&mut out)
                     .map_err(|err| self.err("writing", rel, err))?;
+                open.check_unchanged()
+                    .map_err(|err| self.err("copying into", rel, err))?;
                 // chown first: it clears setuid bits a chmod sets.
                 rfs::fchown(
                     &out,
@@ -341,6 +343,8 @@ impl Writer<'_> {
             &via,
             berth_store::unpack::UnpackOptions::default(),
         )?;
+        open.check_unchanged()
+            .map_err(|e| self.err("extracting into", dest, e))?;
         Ok(true)
     }
 

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use berth_store::fsroot::Root;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
@@ -23,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use crate::archive::Archive;
 use crate::error::{BuildError, Result};
 use crate::ignore::{glob_match, has_wildcards, Dockerignore};
+use crate::stamp::{FileHashes, Stamp};
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct Opener<'a> {
     src: Src<'a>,
+    /// A context read in place: the entry's stamp when it was found, and
+    /// the stamp it had when its content was hashed (if it was).
+    stamps: Option<(Stamp, Option<Stamp>)>,
 }
 
 #[derive(Debug)]
@@ -76,10 +80,12 @@ impl<'a> Opener<'a> {
             Src::Node { archive, index } => return archive.open(index),
         };
         let fd = match name {
+            // Never blocks: a file swapped for a FIFO since the walk saw it
+            // is opened, not waited on (and then refused by its stamp).
             Some(name) => rfs::openat(
                 at,
                 name,
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
                 Mode::empty(),
             )?,
             // The source itself, opened when it was resolved: opened anew
@@ -91,6 +97,26 @@ impl<'a> Opener<'a> {
             )?,
         };
         Ok(Content::File(std::fs::File::from(fd).take(u64::MAX)))
+    }
+
+    /// For a file of a context read in place, after its content was
+    /// read: fails unless the file is still the one the walk found and the
+    /// one whose hash keyed the step — a file written meanwhile would give
+    /// the layer content its cache key does not describe.
+    pub fn check_unchanged(&self) -> io::Result<()> {
+        let (Some((found, hashed)), Src::At { at, name }) = (self.stamps, &self.src) else {
+            return Ok(());
+        };
+        let now = match name {
+            Some(name) => rfs::statat(at, *name, AtFlags::SYMLINK_NOFOLLOW)?,
+            None => rfs::fstat(at)?,
+        };
+        if Stamp::of(&now) != found || hashed.is_some_and(|h| h != found) {
+            return Err(io::Error::other(
+                "the file changed during the build (build again once it is written)",
+            ));
+        }
+        Ok(())
     }
 
     /// The content hash, where it is already known.
@@ -119,13 +145,43 @@ pub struct Tree {
     context: bool,
     /// Content hashes already computed, by path in the tree.
     hashes: Mutex<HashMap<String, [u8; 32]>>,
+    /// Set for a context directory read in place.
+    in_place: Option<InPlace>,
+}
+
+/// What a context read in place keeps besides its directory.
+#[derive(Debug)]
+struct InPlace {
+    /// Hashes by stamp, shared by every build of the daemon.
+    known: Arc<FileHashes>,
+    /// The stamp each file had when this build hashed it, by path.
+    hashed: Mutex<HashMap<String, Stamp>>,
+    /// Where a filtered copy for bind mounts is written.
+    scratch: PathBuf,
+    copy: OnceLock<tempfile::TempDir>,
 }
 
 impl Tree {
-    /// The build context at `dir`, filtered by its `.dockerignore`.
+    /// The build context at `dir`, filtered by its `.dockerignore`, with
+    /// hashes known only to this build.
     pub fn context(dir: &Path) -> Result<Self> {
+        Self::context_in_place(dir, &std::env::temp_dir(), Arc::default())
+    }
+
+    /// The build context directory `dir` read where it is (a local
+    /// client's): content hashes come from `known` where a file's stamp
+    /// matches, and a copy (for `RUN --mount=type=bind`) is made in
+    /// `scratch`.
+    pub fn context_in_place(dir: &Path, scratch: &Path, known: Arc<FileHashes>) -> Result<Self> {
         let root = Root::open(dir).map_err(|e| BuildError::io("opening the context", dir, e))?;
-        Self::context_of(Backing::Dir(root), dir.to_owned())
+        let mut tree = Self::context_of(Backing::Dir(root), dir.to_owned())?;
+        tree.in_place = Some(InPlace {
+            known,
+            hashed: Mutex::new(HashMap::new()),
+            scratch: scratch.to_owned(),
+            copy: OnceLock::new(),
+        });
+        Ok(tree)
     }
 
     /// A build context received as a tar stream, filtered by its
@@ -141,6 +197,7 @@ impl Tree {
             ignore: None,
             context: true,
             hashes: Mutex::new(HashMap::new()),
+            in_place: None,
         };
         tree.ignore = match tree.read(".dockerignore") {
             Ok(bytes) => {
@@ -171,6 +228,7 @@ impl Tree {
             ignore: None,
             context: false,
             hashes: Mutex::new(HashMap::new()),
+            in_place: None,
         })
     }
 
@@ -183,9 +241,14 @@ impl Tree {
     /// mount: a received context is written out as files first.
     pub fn host_path(&self, rel: &str) -> Result<PathBuf> {
         let unpacked;
-        let (root, shown) = match &self.backing {
-            Backing::Dir(root) => (root, self.path.as_path()),
-            Backing::Archive(a) => {
+        let (root, shown) = match (&self.backing, &self.in_place) {
+            (Backing::Dir(root), None) => (root, self.path.as_path()),
+            (Backing::Dir(_), Some(place)) => {
+                let dir = self.copied(place)?;
+                unpacked = Root::open(dir).map_err(|e| BuildError::io("opening", dir, e))?;
+                (&unpacked, dir)
+            }
+            (Backing::Archive(a), _) => {
                 let dir = a.unpacked()?;
                 unpacked = Root::open(dir).map_err(|e| BuildError::io("opening", dir, e))?;
                 (&unpacked, dir)
@@ -199,6 +262,24 @@ impl Tree {
             std::os::fd::AsRawFd::as_raw_fd(&fd)
         ))
         .map_err(|e| BuildError::io("resolving", shown.join(rel), e))
+    }
+
+    /// A context read in place, copied (what `.dockerignore` keeps) for a
+    /// bind mount: the step sees what a tar of it would have held, and
+    /// nothing it does reaches the user's directory.
+    fn copied<'p>(&self, place: &'p InPlace) -> Result<&'p Path> {
+        if let Some(dir) = place.copy.get() {
+            return Ok(dir.path());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("ctx-")
+            .tempdir_in(&place.scratch)
+            .map_err(|e| BuildError::io("creating a directory in", &place.scratch, e))?;
+        let opts = crate::copy::CopyOptions::default();
+        crate::copy::copy(self, &[String::new()], false, "/", dir.path(), opts)?;
+        // Two stages racing here: the loser's copy goes.
+        let _ = place.copy.set(dir);
+        Ok(place.copy.get().map_or(&place.scratch, |d| d.path()))
     }
 
     /// Reads a file of the tree (the Dockerfile).
@@ -357,7 +438,8 @@ impl Tree {
             at: &fd,
             name: None,
         };
-        f(&top, &Opener { src })?;
+        let stamps = self.stamps(source, &top, &st);
+        f(&top, &Opener { src, stamps })?;
         if top.kind == Kind::Dir {
             self.walk(&fd, source, "", f)?;
         }
@@ -376,7 +458,7 @@ impl Tree {
             .map_err(|e| BuildError::io("opening", self.path.join(source), e))?;
         let top = entry_of_node(String::new(), a.node(index));
         let src = Src::Node { archive: a, index };
-        f(&top, &Opener { src })?;
+        f(&top, &Opener { src, stamps: None })?;
         if top.kind == Kind::Dir {
             self.walk_archive(a, index, source, "", f)?;
         }
@@ -404,13 +486,21 @@ impl Tree {
             }
             if !excluded {
                 let src = Src::Node { archive: a, index };
-                f(&entry_of_node(child_rel.clone(), node), &Opener { src })?;
+                let open = Opener { src, stamps: None };
+                f(&entry_of_node(child_rel.clone(), node), &open)?;
             }
             if node.kind == Kind::Dir {
                 self.walk_archive(a, index, source, &child_rel, f)?;
             }
         }
         Ok(())
+    }
+
+    /// An in-place context file's stamps: as found now, and as hashed.
+    fn stamps(&self, path: &str, e: &Entry, st: &rfs::Stat) -> Option<(Stamp, Option<Stamp>)> {
+        let place = self.in_place.as_ref().filter(|_| e.kind == Kind::File)?;
+        let hashed = lock(&place.hashed).get(path).copied();
+        Some((Stamp::of(st), hashed))
     }
 
     fn can_skip_dir(&self, rel: &str) -> bool {
@@ -463,7 +553,8 @@ impl Tree {
                     at: dir,
                     name: Some(&name),
                 };
-                f(&entry, &Opener { src })?;
+                let stamps = self.stamps(&in_tree, &entry, &st);
+                f(&entry, &Opener { src, stamps })?;
             }
             if kind == Kind::Dir {
                 let sub = rfs::openat(
@@ -514,33 +605,44 @@ impl Tree {
         if let Some(h) = open.known_hash() {
             return Ok(h);
         }
-        if let Some(h) = self.lock_hashes().get(path) {
+        if let Some(h) = lock(&self.hashes).get(path) {
             return Ok(*h);
         }
-        let mut file = open
-            .open()
-            .map_err(|e| BuildError::io("reading", self.path.join(path), e))?;
+        let found = open.stamps.map(|(found, _)| found);
+        let place = self.in_place.as_ref();
+        if let (Some(place), Some(found)) = (place, found) {
+            if let Some(h) = place.known.get(&found) {
+                lock(&place.hashed).insert(path.to_owned(), found);
+                lock(&self.hashes).insert(path.to_owned(), h);
+                return Ok(h);
+            }
+        }
+        let io = |e| BuildError::io("reading", self.path.join(path), e);
+        let mut file = open.open().map_err(io)?;
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(|e| BuildError::io("reading", self.path.join(path), e))?;
+            let n = file.read(&mut buf).map_err(io)?;
             if n == 0 {
                 break;
             }
             h.update(&buf[..n]);
         }
         let out: [u8; 32] = h.finalize().into();
-        self.lock_hashes().insert(path.to_owned(), out);
+        if let (Some(place), Some(found)) = (place, found) {
+            // The content read is the found file's only if its stamp held
+            // from the walk until after the read.
+            open.check_unchanged().map_err(io)?;
+            place.known.put(found, out);
+            lock(&place.hashed).insert(path.to_owned(), found);
+        }
+        lock(&self.hashes).insert(path.to_owned(), out);
         Ok(out)
     }
+}
 
-    fn lock_hashes(&self) -> std::sync::MutexGuard<'_, HashMap<String, [u8; 32]>> {
-        self.hashes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `a/b` from `a` and `b`, either possibly empty.
@@ -678,6 +780,56 @@ mod tests {
             .unwrap();
         let t4 = Tree::context(d.path()).unwrap();
         assert_ne!(t4.checksum(&["b".into()]).unwrap(), b, "mode counts");
+    }
+
+    #[test]
+    fn a_file_changed_after_its_hash_fails_the_copy() {
+        let (d, t) = context(&[("a", "one"), ("dir/b", "two")]);
+        t.checksum(&["a".into(), "dir".into()]).unwrap();
+        let copy = |src: &str| {
+            let dest = tempfile::tempdir().unwrap();
+            let opts = crate::copy::CopyOptions::default();
+            crate::copy::copy(&t, &[src.into()], false, "/x/", dest.path(), opts)
+        };
+        copy("dir").unwrap();
+        // Same size: only the stamp tells.
+        std::fs::write(d.path().join("a"), "uno").unwrap();
+        std::fs::write(d.path().join("dir/b"), "dos").unwrap();
+        for src in ["a", "dir"] {
+            let err = copy(src).unwrap_err().to_string();
+            assert!(err.contains("changed during the build"), "{src}: {err}");
+        }
+    }
+
+    #[test]
+    fn hashes_known_across_builds_answer_only_unchanged_files() {
+        let known = Arc::new(FileHashes::default());
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::write(&a, "one").unwrap();
+        // Out of the racy window, so the hash is kept across builds.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&a)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let tree = || Tree::context_in_place(dir.path(), dir.path(), known.clone()).unwrap();
+        let first = tree().checksum(&["a".into()]).unwrap();
+        assert_eq!(tree().checksum(&["a".into()]).unwrap(), first);
+        std::fs::write(&a, "two").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&a)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_ne!(
+            tree().checksum(&["a".into()]).unwrap(),
+            first,
+            "ctime moved"
+        );
     }
 
     fn filetime_now(p: &Path) -> bool {

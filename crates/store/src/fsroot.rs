@@ -134,9 +134,10 @@ impl Root {
     }
 
     /// `rel` (resolved in the root, a final symlink followed inside it)
-    /// opened for reading: a file's content or a directory's entries.
+    /// opened for reading: a file's content or a directory's entries. A
+    /// FIFO is opened without waiting for a writer.
     pub fn open_read(&self, rel: &str) -> io::Result<OwnedFd> {
-        self.resolve(rel, OFlags::RDONLY)
+        self.resolve(rel, OFlags::RDONLY | OFlags::NONBLOCK)
     }
 
     /// The stat of `rel`, a final symlink followed inside the root.

@@ -1,7 +1,9 @@
 //! The build service: `POST /build` (Docker's classic builder API) and
 //! `POST /build/prune`. The context arrives as a tar stream and stays
 //! one (a [`berth_builder::Archive`]: entries indexed and hashed in
-//! memory, contents in one unlinked spool file); the builder runs over
+//! memory, contents spooled), or — from berth's CLI on this machine — is
+//! a directory read in place, its files' hashes remembered across builds
+//! by their stamps ([`berth_builder::stamp`]); the builder runs over
 //! it with [`executor::ContainerExecutor`] for `RUN`; progress goes back as
 //! Docker's JSON message stream (`{"stream": …}`, `{"aux": {"ID": …}}`,
 //! `{"errorDetail": …}`), which the docker CLI and the SDKs print.
@@ -13,8 +15,9 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use berth_api_types::build::{LocalContext, NOT_THE_CLIENTS};
 use berth_builder::{
-    Archive, BuildError, BuildOptions, Builder, CacheIndex, Event, Progress, Tree,
+    Archive, BuildError, BuildOptions, Builder, CacheIndex, Event, FileHashes, Progress, Tree,
 };
 use berth_store::Store;
 use serde_json::json;
@@ -28,6 +31,9 @@ use crate::events::Events;
 /// What `POST /build` asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildRequest {
+    /// A context directory on this machine, read in place (berth's own
+    /// CLI); the body is the context tar otherwise.
+    pub local: Option<LocalContext>,
     pub tags: Vec<String>,
     pub dockerfile: String,
     pub build_args: BTreeMap<String, String>,
@@ -101,6 +107,8 @@ pub struct BuildService {
     /// `<data-root>/builder`: contexts being built, cache mounts.
     root: PathBuf,
     events: Arc<Events>,
+    /// Content hashes of in-place context files, across builds.
+    file_hashes: Arc<FileHashes>,
 }
 
 impl BuildService {
@@ -131,7 +139,24 @@ impl BuildService {
             executor: ContainerExecutor { containers, puller },
             root,
             events,
+            file_hashes: Arc::default(),
         })
+    }
+
+    /// A local client's context directory, read where it is.
+    fn local_context(&self, local: &LocalContext) -> Result<Tree> {
+        use std::os::unix::fs::MetadataExt as _;
+        let path = std::path::Path::new(&local.path);
+        let same = std::fs::metadata(path)
+            .is_ok_and(|m| m.is_dir() && m.dev() == local.dev && m.ino() == local.ino);
+        if !same {
+            return Err(EngineError::invalid(format!(
+                "{NOT_THE_CLIENTS}: {} is another directory here",
+                local.path
+            )));
+        }
+        let scratch = self.root.join("contexts");
+        Tree::context_in_place(path, &scratch, self.file_hashes.clone()).map_err(from_build)
     }
 
     fn receive_context(&self, context: &mut (dyn Read + Send)) -> Result<Tree> {
@@ -236,7 +261,10 @@ impl Progress for Stream<'_> {
 
 impl BuildBackend for BuildService {
     fn prepare(&self, context: &mut (dyn Read + Send), req: &BuildRequest) -> Result<BuildJob> {
-        let tree = self.receive_context(context)?;
+        let tree = match &req.local {
+            Some(local) => self.local_context(local)?,
+            None => self.receive_context(context)?,
+        };
         let opts = BuildOptions {
             dockerfile: req.dockerfile.clone(),
             tags: req.tags.clone(),
