@@ -383,3 +383,51 @@ fn privileged_containers_get_the_hosts_devices_and_capabilities() {
         assert_eq!(plain_lines[plain_lines.len() - 1], "none");
     }
 }
+
+/// The super-block options of the mount at `path`.
+fn mount_options(path: &std::path::Path) -> Option<String> {
+    let path = path.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(path))
+        .and_then(|l| l.rsplit(' ').next().map(str::to_owned))
+}
+
+#[test]
+fn only_roots_that_die_with_their_container_skip_syncing() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let rootfs = |id: &str| {
+        d.dir
+            .path()
+            .join("data/containers")
+            .join(id.trim())
+            .join("rootfs")
+    };
+    let gone = d.ok(&["run", "-d", "--rm", "busybox:test", "sleep", "1000"]);
+    let kept = d.ok(&["run", "-d", "busybox:test", "sleep", "1000"]);
+    let opts = mount_options(&rootfs(&gone)).expect("the --rm root is mounted");
+    assert!(opts.contains("volatile"), "{opts}");
+    let opts = mount_options(&rootfs(&kept)).expect("the root is mounted");
+    // A kept container's fsyncs must reach the disk.
+    assert!(!opts.contains("volatile"), "{opts}");
+    d.ok(&["rm", "-f", gone.trim(), kept.trim()]);
+    // A build step's root becomes a layer, synced when committed.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:test\nRUN grep ' / / ' /proc/self/mountinfo > /root-mount\n",
+    )
+    .unwrap();
+    let out = d
+        .command("docker", &["build", "-q", "-t", "steps:1"])
+        .arg(ctx.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let root = d.ok(&["run", "--rm", "steps:1", "cat", "/root-mount"]);
+    assert!(root.contains("volatile"), "{root}");
+    assert_eq!(d.mounts_under(), 0, "mounts left");
+}

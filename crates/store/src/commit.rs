@@ -137,7 +137,7 @@ impl Store {
         }
         if !scratch.chain.is_empty() {
             self.layers
-                .mount_scratch(&scratch.chain, (&diff, &work), &merged)?;
+                .mount_volatile(&scratch.chain, (&diff, &work), &merged)?;
             scratch.root = merged;
             scratch.mounted = true;
         }

@@ -237,15 +237,30 @@ impl LayerStore {
         )
     }
 
-    /// [`Self::mount`] with an upper that is never synced: a scratch
-    /// layer, which a crash discards anyway (its diff is hashed and its
-    /// blob synced when it is committed).
-    pub(crate) fn mount_scratch(
+    /// [`Self::mount`] with an upper that is never synced (overlay's
+    /// `volatile`): a scratch layer or a build step's root, which a crash
+    /// discards anyway (its diff is hashed and its blob synced when it is
+    /// committed), or the root of a container removed when it exits.
+    /// Unmounting a synced overlay flushes the whole file system below
+    /// it, whatever other writes are pending there.
+    ///
+    /// A volatile mount leaves `work/work/incompat/volatile`, and overlay
+    /// refuses the work dir again while it is there, as the upper may have
+    /// lost writes in a crash. Such uppers do not outlive a crash (their
+    /// containers go when the daemon starts), so a marker found here is
+    /// from a clean unmount and goes.
+    pub fn mount_volatile(
         &self,
         chains: &[Digest],
         upper: (&Path, &Path),
         target: &Path,
     ) -> Result<()> {
+        let marker = upper.1.join("work/incompat/volatile");
+        match std::fs::remove_dir_all(&marker) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("removing", marker, e)),
+        }
         crate::overlay::mount(
             &self.dir,
             &self.lowerdir(chains),

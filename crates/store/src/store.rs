@@ -129,14 +129,15 @@ impl Store {
     /// Records that `holder` (a container, a build-cache entry) uses an
     /// image: it cannot be removed without force and is never collected.
     pub fn hold(&self, holder: &str, image: &Digest) -> Result<()> {
-        self.conn()
-            .execute(
+        unsynced(&self.conn(), |conn| {
+            conn.execute(
                 "INSERT OR IGNORE INTO holds (holder, kind, target) VALUES (?1, 'image', ?2)",
                 [holder, &image.to_string()],
             )
-            .map_err(StoreError::db(format!(
-                "recording that {holder} uses {image}"
-            )))?;
+        })
+        .map_err(StoreError::db(format!(
+            "recording that {holder} uses {image}"
+        )))?;
         Ok(())
     }
 
@@ -160,11 +161,30 @@ impl Store {
 
     /// Drops every hold of `holder`.
     pub fn release(&self, holder: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM holds WHERE holder = ?1", [holder])
-            .map_err(StoreError::db(format!("releasing holds of {holder}")))?;
+        unsynced(&self.conn(), |conn| {
+            conn.execute("DELETE FROM holds WHERE holder = ?1", [holder])
+        })
+        .map_err(StoreError::db(format!("releasing holds of {holder}")))?;
         Ok(())
     }
+}
+
+/// Runs `f` with `synchronous=NORMAL` (no fsync at commit; the store's
+/// own writes are FULL). For holds, on the path of every `run` (an fsync
+/// of the WAL each, on create and on remove): their holders re-derive
+/// them at start-up (the engine drops holds no container names), and a
+/// power loss takes only a suffix of the WAL, so a hold written before
+/// its container's record is never lost while the record stays.
+fn unsynced<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let out = f(conn);
+    let restored = conn.pragma_update(None, "synchronous", "FULL");
+    let out = out?;
+    restored?;
+    Ok(out)
 }
 
 /// The prefix of holders that live only as long as the process.
@@ -248,4 +268,25 @@ fn image_exists(conn: &Connection, id: &str) -> Result<Option<Digest>> {
     found
         .map(|s| s.parse().map_err(StoreError::from))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsynced_writes_leave_the_connection_synchronous_full() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        let level = |c: &Connection| -> i64 {
+            c.pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap()
+        };
+        let inside = unsynced(&conn, |c| Ok(level(c))).unwrap();
+        assert_eq!(inside, 1, "NORMAL while writing");
+        assert_eq!(level(&conn), 2, "FULL again");
+        let failed = unsynced(&conn, |c| c.execute("INSERT INTO nowhere VALUES (1)", []));
+        assert!(failed.is_err());
+        assert_eq!(level(&conn), 2, "FULL again after an error");
+    }
 }

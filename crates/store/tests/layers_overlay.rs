@@ -892,3 +892,46 @@ fn the_layer_directory_spreads_its_layers_on_ext4() {
         .unwrap()
         .contains(rustix::fs::IFlags::TOPDIR));
 }
+
+/// The options of the mount at `p` (its super block's, where overlay's
+/// `volatile` shows).
+fn super_options(p: &Path) -> String {
+    let p = p.to_str().unwrap();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(p))
+        .and_then(|l| l.rsplit(' ').next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_volatile_stack_is_never_synced_and_mounts_again_after_a_clean_unmount() {
+    let f = fixture();
+    let chains = f.stack(&[rich_layer()]);
+    let (upper, work, merged) = (f.scratch("upper"), f.scratch("work"), f.scratch("merged"));
+    {
+        let guard = Mounted(merged.clone());
+        f.store
+            .mount_volatile(&chains, (&upper, &work), &merged)
+            .unwrap();
+        assert!(
+            super_options(&merged).contains("volatile"),
+            "{}",
+            super_options(&merged)
+        );
+        fs::write(merged.join("fresh"), b"fresh").unwrap();
+        drop(guard);
+    }
+    // Overlay leaves its marker, and would refuse this work dir with it.
+    assert!(work.join("work/incompat/volatile").is_dir());
+    let _m = Mounted(merged.clone());
+    f.store
+        .mount_volatile(&chains, (&upper, &work), &merged)
+        .unwrap();
+    assert_eq!(fs::read(merged.join("fresh")).unwrap(), b"fresh");
+    // A synced stack is not volatile.
+    let (u2, w2, m2) = (f.scratch("u2"), f.scratch("w2"), f.scratch("m2"));
+    let _m2 = f.mount(&chains, Some((&u2, &w2)), &m2);
+    assert!(!super_options(&m2).contains("volatile"));
+}

@@ -171,12 +171,7 @@ impl BuildService {
 /// build will take their changes, so they go (a running one is killed).
 fn remove_orphan_steps(containers: &ContainerService) -> Result<()> {
     for rec in containers.records()? {
-        let is_step = rec
-            .request
-            .labels
-            .as_ref()
-            .is_some_and(|l| l.contains_key(executor::STEP_LABEL));
-        if is_step {
+        if is_build_step(&rec) {
             tracing::info!(
                 id = rec.id,
                 "removing the container of an interrupted build step"
@@ -185,6 +180,14 @@ fn remove_orphan_steps(containers: &ContainerService) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a container runs a build step (its upper becomes a layer).
+pub(crate) fn is_build_step(rec: &crate::containers::model::Record) -> bool {
+    rec.request
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key(executor::STEP_LABEL))
 }
 
 fn internal(context: &str, e: impl std::fmt::Display) -> EngineError {

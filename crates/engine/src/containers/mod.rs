@@ -3,6 +3,7 @@
 //! the name, check the state (conflict error), act, record, notify waiters.
 
 mod attach;
+mod cgprime;
 mod cgstats;
 pub mod commit;
 mod devices;
@@ -57,6 +58,8 @@ pub struct ContainerService {
     execs: exec::Execs,
     file_locks: files::FileLocks,
     volumes: Arc<crate::volumes::VolumeService>,
+    /// Starts the cgroup lock's grace period ahead of the runtime.
+    primer: Option<cgprime::Primer>,
 }
 
 /// A shim whose container is created, not yet started.
@@ -135,6 +138,7 @@ impl ContainerService {
             file_locks: files::FileLocks::default(),
             volumes,
             events,
+            primer: cgprime::Primer::start(),
         });
         svc.clean_orphans()?;
         // Before reconciling: what exited while the daemon was down gets
@@ -142,6 +146,14 @@ impl ContainerService {
         svc.restart_at_boot()?;
         svc.reconcile()?;
         Ok(svc)
+    }
+
+    /// See [`cgprime`]: the runtime's move into the container's cgroups
+    /// comes a few ms from now.
+    fn prime_cgroups(&self) {
+        if let Some(p) = &self.primer {
+            p.prime();
+        }
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -201,6 +213,8 @@ impl ContainerService {
 
     /// Creates a container (nothing runs yet); returns its ID.
     pub fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<String> {
+        // A start usually follows within milliseconds (`docker run`).
+        self.prime_cgroups();
         let image_id = self
             .store
             .resolve(&req.image)
@@ -277,6 +291,7 @@ impl ContainerService {
         manual: bool,
         files: files::FileLock<'_>,
     ) -> Result<()> {
+        self.prime_cgroups();
         let mut rec = self.find(id)?;
         if manual {
             self.lock_policy().remove(&rec.id);
@@ -291,11 +306,19 @@ impl ContainerService {
         let rootfs = dir.join("rootfs");
         let image_id = rec.image_id.parse().map_err(|e| internal("image ID", e))?;
         let chain = self.store.chain(&image_id)?;
-        self.store.layers().mount(
-            &chain,
-            Some((&dir.join("upper"), &dir.join("work"))),
-            &rootfs,
-        )?;
+        let upper = (dir.join("upper"), dir.join("work"));
+        // Never synced where nothing survives the container: an unmount
+        // of a synced overlay flushes the whole file system (tens of ms
+        // on every exit; more after a build step wrote its files). A
+        // container kept after it exits is synced: its processes' fsyncs
+        // must reach the disk.
+        if rec.request.host_config.auto_remove || crate::build::is_build_step(&rec) {
+            let upper = (upper.0.as_path(), upper.1.as_path());
+            self.store.layers().mount_volatile(&chain, upper, &rootfs)?;
+        } else {
+            let upper = Some((upper.0.as_path(), upper.1.as_path()));
+            self.store.layers().mount(&chain, upper, &rootfs)?;
+        }
         let started = self
             .populate_volumes(&rec, &rootfs)
             .and_then(|()| self.spawn_shim(&rec, &rootfs))
