@@ -61,6 +61,8 @@ pub struct Builder<'a> {
     pub executor: &'a dyn Executor,
     /// Where `RUN --mount=type=cache` directories live.
     pub cache_mounts: PathBuf,
+    /// Checksums of sources in images, kept across builds.
+    pub image_checksums: std::sync::Arc<crate::stamp::ImageChecksums>,
 }
 
 impl std::fmt::Debug for dyn Executor + '_ {

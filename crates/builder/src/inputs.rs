@@ -13,7 +13,7 @@ use crate::graph::{self, Source};
 use crate::ignore::has_wildcards;
 use crate::state::StageState;
 use crate::step::{self, Action, From, MountPlan, Prepared};
-use crate::tree::{Kind, Tree};
+use crate::tree::Tree;
 
 /// A tree the step reads, borrowed (the context) or its own.
 #[derive(Debug)]
@@ -82,16 +82,8 @@ impl<'r> Run<'r> {
                 }
                 out.checksum = held.tree().checksum(&sources)?;
                 let kind = match sources.as_slice() {
-                    [one] => {
-                        let mut k = "file";
-                        held.tree().visit(one, &mut |e, _| {
-                            if e.rel.is_empty() && e.kind == Kind::Dir {
-                                k = "dir";
-                            }
-                            Ok(())
-                        })?;
-                        k
-                    }
+                    [one] if held.tree().is_dir(one)? => "dir",
+                    [_] => "file",
                     _ => "multi",
                 };
                 out.created_by = Some(step::copy_history(next, &p.created_by, kind, &out.checksum));
@@ -191,7 +183,8 @@ impl<'r> Run<'r> {
         match image {
             Some(id) => {
                 let view = self.builder.store.view(&id)?;
-                let tree = Box::new(Tree::rootfs(view.root())?);
+                let memo = self.builder.image_checksums.clone();
+                let tree = Box::new(Tree::image_rootfs(view.root(), id.to_string(), memo)?);
                 Ok(Held::Own {
                     tree,
                     _view: Some(view),

@@ -85,10 +85,49 @@ impl FileHashes {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ByInode> {
-        self.map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.map)
     }
+}
+
+/// Content checksums of sources in images' root filesystems, by image ID
+/// and sources, kept by the daemon across builds. An image's files are
+/// what its ID says (the ID is the hash of a config that lists its layers'
+/// DiffIDs), so a `COPY --from` of an image or a built stage — 18 MB read
+/// and hashed on every cached rebuild of the benchmark's Dockerfile — is
+/// checksummed once.
+#[derive(Debug, Default)]
+pub struct ImageChecksums {
+    map: Mutex<HashMap<String, String>>,
+}
+
+/// Past this many entries the memo starts over.
+const MAX_CHECKSUMS: usize = 4096;
+
+impl ImageChecksums {
+    fn key(image: &str, sources: &[String]) -> String {
+        let mut key = image.to_owned();
+        // Length-prefixed: no two source lists make the same key.
+        for s in sources {
+            key.push_str(&format!("\0{}:{s}", s.len()));
+        }
+        key
+    }
+
+    pub fn get(&self, image: &str, sources: &[String]) -> Option<String> {
+        lock(&self.map).get(&Self::key(image, sources)).cloned()
+    }
+
+    pub fn put(&self, image: &str, sources: &[String], checksum: &str) {
+        let mut map = lock(&self.map);
+        if map.len() >= MAX_CHECKSUMS {
+            map.clear();
+        }
+        map.insert(Self::key(image, sources), checksum.to_owned());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -149,5 +188,20 @@ mod tests {
         let old = stamp(9, now - RACY_SECS - 1);
         h.put(old, [4; 32]);
         assert_eq!(h.get(&old), Some([4; 32]));
+    }
+
+    #[test]
+    fn image_checksums_are_keyed_by_image_and_every_source() {
+        let m = ImageChecksums::default();
+        let srcs = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        m.put("sha256:a", &srcs(&["out", "lib"]), "sum1");
+        assert_eq!(
+            m.get("sha256:a", &srcs(&["out", "lib"])).as_deref(),
+            Some("sum1")
+        );
+        assert_eq!(m.get("sha256:b", &srcs(&["out", "lib"])), None);
+        assert_eq!(m.get("sha256:a", &srcs(&["out"])), None);
+        assert_eq!(m.get("sha256:a", &srcs(&["outlib"])), None);
+        assert_eq!(m.get("sha256:a", &srcs(&["out\0lib"])), None);
     }
 }

@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 use crate::archive::Archive;
 use crate::error::{BuildError, Result};
 use crate::ignore::{glob_match, has_wildcards, Dockerignore};
-use crate::stamp::{FileHashes, Stamp};
+use crate::stamp::{FileHashes, ImageChecksums, Stamp};
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +147,9 @@ pub struct Tree {
     hashes: Mutex<HashMap<String, [u8; 32]>>,
     /// Set for a context directory read in place.
     in_place: Option<InPlace>,
+    /// Set for an image's root filesystem: its ID and the daemon's memo
+    /// of checksums by image.
+    image: Option<(String, Arc<ImageChecksums>)>,
 }
 
 /// What a context read in place keeps besides its directory.
@@ -198,6 +201,7 @@ impl Tree {
             context: true,
             hashes: Mutex::new(HashMap::new()),
             in_place: None,
+            image: None,
         };
         tree.ignore = match tree.read(".dockerignore") {
             Ok(bytes) => {
@@ -229,7 +233,16 @@ impl Tree {
             context: false,
             hashes: Mutex::new(HashMap::new()),
             in_place: None,
+            image: None,
         })
+    }
+
+    /// The root filesystem of image `id` mounted at `dir`: checksums of
+    /// its sources are remembered in `memo` across builds.
+    pub fn image_rootfs(dir: &Path, id: String, memo: Arc<ImageChecksums>) -> Result<Self> {
+        let mut tree = Self::rootfs(dir)?;
+        tree.image = Some((id, memo));
+        Ok(tree)
     }
 
     /// Where the tree is on the host.
@@ -296,6 +309,16 @@ impl Tree {
             Backing::Dir(root) => root.open_read(rel).map(drop),
             Backing::Archive(a) => a.lookup(rel, true).map(drop),
         }
+    }
+
+    /// Whether source `rel` is a directory (followed, inside the tree),
+    /// without walking it.
+    pub fn is_dir(&self, rel: &str) -> Result<bool> {
+        let found = match &self.backing {
+            Backing::Dir(root) => root.stat(rel).map(|st| kind_of(&st) == Kind::Dir),
+            Backing::Archive(a) => a.lookup(rel, true).map(|i| a.node(i).kind == Kind::Dir),
+        };
+        found.map_err(|e| BuildError::io("reading", self.path.join(rel), e))
     }
 
     fn excluded(&self, rel: &str) -> bool {
@@ -574,11 +597,27 @@ impl Tree {
     /// permission bits, size, link target and content hash — what a copy
     /// depends on. Never mtimes or owners (a copy sets its own owner).
     pub fn checksum(&self, sources: &[String]) -> Result<String> {
+        if let Some((id, memo)) = &self.image {
+            if let Some(known) = memo.get(id, sources) {
+                return Ok(known);
+            }
+            let sum = self.compute_checksum(sources)?;
+            memo.put(id, sources, &sum);
+            return Ok(sum);
+        }
+        self.compute_checksum(sources)
+    }
+
+    fn compute_checksum(&self, sources: &[String]) -> Result<String> {
+        use std::fmt::Write as _;
         let mut h = Sha256::new();
+        // One buffer for every entry's line (thousands per COPY).
+        let mut line = String::new();
         for source in sources {
             self.visit(source, &mut |e, open| {
+                let path = join(source, &e.rel);
                 let content = match e.kind {
-                    Kind::File => hex::encode(self.content_hash(&join(source, &e.rel), open)?),
+                    Kind::File => hex::encode(self.content_hash(&path, open)?),
                     _ => String::new(),
                 };
                 let kind = match e.kind {
@@ -587,9 +626,10 @@ impl Tree {
                     Kind::Symlink => 'l',
                     Kind::Other => 'o',
                 };
-                let line = format!(
-                    "{}\0{kind}\0{:o}\0{}\0{}\0{content}\n",
-                    join(source, &e.rel),
+                line.clear();
+                let _ = writeln!(
+                    line,
+                    "{path}\0{kind}\0{:o}\0{}\0{}\0{content}",
                     e.mode,
                     if e.kind == Kind::File { e.size } else { 0 },
                     e.link.as_deref().unwrap_or("")
@@ -830,6 +870,27 @@ mod tests {
             first,
             "ctime moved"
         );
+    }
+
+    #[test]
+    fn an_images_checksums_are_computed_once_per_image() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("out"), "one").unwrap();
+        let memo = Arc::new(ImageChecksums::default());
+        let tree = |id: &str| Tree::image_rootfs(dir.path(), id.into(), memo.clone()).unwrap();
+        let first = tree("sha256:a").checksum(&["out".into()]).unwrap();
+        assert_eq!(
+            first,
+            Tree::rootfs(dir.path())
+                .unwrap()
+                .checksum(&["out".into()])
+                .unwrap()
+        );
+        // An image's files never change: the memo answers without reading
+        // (shown here by changing them behind its back).
+        std::fs::write(dir.path().join("out"), "two").unwrap();
+        assert_eq!(tree("sha256:a").checksum(&["out".into()]).unwrap(), first);
+        assert_ne!(tree("sha256:b").checksum(&["out".into()]).unwrap(), first);
     }
 
     fn filetime_now(p: &Path) -> bool {

@@ -109,6 +109,8 @@ pub struct BuildService {
     events: Arc<Events>,
     /// Content hashes of in-place context files, across builds.
     file_hashes: Arc<FileHashes>,
+    /// Checksums of `COPY --from` sources by image, across builds.
+    image_checksums: Arc<berth_builder::stamp::ImageChecksums>,
 }
 
 impl BuildService {
@@ -140,6 +142,7 @@ impl BuildService {
             root,
             events,
             file_hashes: Arc::default(),
+            image_checksums: Arc::default(),
         })
     }
 
@@ -466,6 +469,7 @@ impl BuildService {
             cache: &self.cache,
             executor: &self.executor,
             cache_mounts: self.root.join("cache"),
+            image_checksums: self.image_checksums.clone(),
         }
     }
 }
