@@ -109,6 +109,11 @@ def bench_run(runs, cases):
         # Rotate the order: no case always runs right after another.
         k = i % len(cases)
         for name, cmd in cases[k:] + cases[:k]:
+            # A pause first: a run right after another finds the kernel's
+            # cgroup lock still warm from it (its first cgroup move would
+            # skip an RCU grace period, 6-25 ms here); each case starts
+            # from the state a lone `run` meets.
+            time.sleep(0.1)
             times[name].append(timed(cmd()))
     return {name: median_ms(t) for name, t in times.items()}
 
