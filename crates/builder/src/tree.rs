@@ -846,25 +846,18 @@ mod tests {
         let known = Arc::new(FileHashes::default());
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
-        std::fs::write(&a, "one").unwrap();
-        // Out of the racy window, so the hash is kept across builds.
+        // Dated out of the racy window, so the hash is kept across builds.
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        std::fs::File::options()
-            .write(true)
-            .open(&a)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        let write_dated = |content: &str| {
+            std::fs::write(&a, content).unwrap();
+            let f = std::fs::File::options().write(true).open(&a).unwrap();
+            f.set_modified(old).unwrap();
+        };
+        write_dated("one");
         let tree = || Tree::context_in_place(dir.path(), dir.path(), known.clone()).unwrap();
         let first = tree().checksum(&["a".into()]).unwrap();
         assert_eq!(tree().checksum(&["a".into()]).unwrap(), first);
-        std::fs::write(&a, "two").unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&a)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        write_dated("two");
         assert_ne!(
             tree().checksum(&["a".into()]).unwrap(),
             first,
