@@ -431,3 +431,41 @@ fn only_roots_that_die_with_their_container_skip_syncing() {
     assert!(root.contains("volatile"), "{root}");
     assert_eq!(d.mounts_under(), 0, "mounts left");
 }
+
+#[test]
+fn an_auto_removed_container_survives_its_restart_with_its_files() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "again",
+        "busybox:test",
+        "sh",
+        "-c",
+        "echo start >> /starts; exec sleep 1000",
+    ]);
+    d.ok(&["restart", "-t", "0", "again"]);
+    // Its volatile root was mounted again over the same upper.
+    let starts = d.ok(&["exec", "again", "cat", "/starts"]);
+    assert_eq!(starts, "start\nstart\n");
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "again"])
+            .trim(),
+        "true"
+    );
+    // A stop still ends it, as --rm asks.
+    d.ok(&["stop", "-t", "0", "again"]);
+    while !d.ok(&["ps", "-aq"]).trim().is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!d
+        .dir
+        .path()
+        .join("data/containers")
+        .join(id.trim())
+        .exists());
+    assert_eq!(d.mounts_under(), 0, "mounts left");
+}

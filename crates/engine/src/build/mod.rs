@@ -146,7 +146,9 @@ impl BuildService {
         })
     }
 
-    /// A local client's context directory, read where it is.
+    /// A local client's context directory, read where it is. Any client
+    /// of the socket may name any directory: the socket is root's, and its
+    /// clients can bind-mount any directory into a container anyway.
     fn local_context(&self, local: &LocalContext) -> Result<Tree> {
         use std::os::unix::fs::MetadataExt as _;
         let path = std::path::Path::new(&local.path);

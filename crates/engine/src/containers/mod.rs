@@ -55,6 +55,9 @@ pub struct ContainerService {
     events: Arc<crate::events::Events>,
     /// The last restart delay of each container its policy restarts.
     restart_delays: Mutex<std::collections::HashMap<String, Duration>>,
+    /// Containers being restarted by request: their exit does not remove
+    /// them, even with AutoRemove (as dockerd does).
+    restarting: Mutex<std::collections::HashSet<String>>,
     execs: exec::Execs,
     file_locks: files::FileLocks,
     volumes: Arc<crate::volumes::VolumeService>,
@@ -134,6 +137,7 @@ impl ContainerService {
             removed: Mutex::new(std::collections::VecDeque::new()),
             attaching: Mutex::new(attach::WaitingClients::new()),
             restart_delays: Mutex::new(std::collections::HashMap::new()),
+            restarting: Mutex::new(std::collections::HashSet::new()),
             execs: exec::Execs::default(),
             file_locks: files::FileLocks::default(),
             volumes,
@@ -522,7 +526,7 @@ impl ContainerService {
                 &rec,
                 &[("exitCode", rec.state.exit_code.to_string())],
             );
-            rec.request.host_config.auto_remove
+            rec.request.host_config.auto_remove && !self.lock_restarting().contains(id)
         };
         self.notify();
         if auto_remove {
@@ -688,12 +692,24 @@ impl ContainerService {
     }
 
     /// `POST /containers/{id}/restart`: stop (with the timeout), start.
+    /// An AutoRemove container survives its restart: the exit the stop
+    /// causes is not the end of it.
     pub fn restart(self: &Arc<Self>, name: &str, timeout: Option<u64>) -> Result<()> {
         let rec = self.find(name)?;
-        self.stop(&rec.id, timeout)?;
-        self.start(&rec.id)?;
+        self.lock_restarting().insert(rec.id.clone());
+        let restarted = self
+            .stop(&rec.id, timeout)
+            .and_then(|_| self.start(&rec.id));
+        self.lock_restarting().remove(&rec.id);
+        restarted?;
         self.emit("restart", &rec, &[]);
         Ok(())
+    }
+
+    fn lock_restarting(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
+        self.restarting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Blocks until `done` holds for the record (None: it is gone) or the
